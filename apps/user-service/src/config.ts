@@ -1,0 +1,24 @@
+import { z } from "zod";
+import { loadConfig, portSchema, serverEnvSchema } from "@polyrpc/server-kit";
+
+/** Every environment variable the user service reads; nothing else touches process.env. */
+export const userServiceEnvSchema = serverEnvSchema.extend({
+  PORT: portSchema.default(50051),
+  /** SQLite database file; `:memory:` keeps everything in memory (tests). */
+  DATABASE_PATH: z.string().min(1).default("./data/user-service.db"),
+  /** scrypt cost parameter N for password hashes: a power of two. */
+  PASSWORD_HASH_COST: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1_048_576)
+    .refine((n) => (n & (n - 1)) === 0, "must be a power of two")
+    .default(16_384),
+});
+
+export type UserServiceConfig = z.infer<typeof userServiceEnvSchema>;
+
+/** Reads and validates the environment once; throws ConfigError naming every bad variable. */
+export function loadUserServiceConfig(env: NodeJS.ProcessEnv = process.env): Readonly<UserServiceConfig> {
+  return loadConfig(userServiceEnvSchema, env);
+}

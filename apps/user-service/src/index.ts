@@ -1,0 +1,2 @@
+export { loadUserServiceConfig, userServiceEnvSchema, type UserServiceConfig } from "./config.js";
+export { startUserService, type RunningUserService, type UserServiceOverrides } from "./server.js";

@@ -1,0 +1,42 @@
+import { protoFiles, UserService } from "@polyrpc/proto";
+import { createLogger, grpcService, startGrpcServer, type GrpcServerHandle, type Logger } from "@polyrpc/server-kit";
+import type { UserServiceConfig } from "./config.js";
+import { SqliteUserStore } from "./sqlite-user-store.js";
+import { userServiceImpl } from "./user-service.js";
+import type { UserStore } from "./user-store.js";
+
+export interface RunningUserService {
+  server: GrpcServerHandle;
+  store: UserStore;
+  log: Logger;
+  /** Graceful shutdown of the server, then the store. */
+  stop(): Promise<void>;
+}
+
+export interface UserServiceOverrides {
+  store?: UserStore;
+  log?: Logger;
+}
+
+/** Opens the store and serves UserService with health and reflection on the configured port. */
+export async function startUserService(config: Readonly<UserServiceConfig>, overrides: UserServiceOverrides = {}): Promise<RunningUserService> {
+  const log = overrides.log ?? createLogger({ name: "user-service", level: config.LOG_LEVEL });
+  const store = overrides.store ?? new SqliteUserStore(config.DATABASE_PATH);
+  const server = await startGrpcServer({
+    host: config.HOST,
+    port: config.PORT,
+    services: [grpcService(UserService, userServiceImpl({ store, passwordHashCost: config.PASSWORD_HASH_COST }))],
+    files: protoFiles,
+    limits: config,
+    log,
+  });
+  return {
+    server,
+    store,
+    log,
+    async stop() {
+      await server.shutdown();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { DuplicateUserError, UserNotFoundError, type NewUser, type StoredUser, type UserChanges, type UserStore } from "./user-store.js";
+
+/** Schema versions, applied in order at start-up; each runs once, in its own transaction. */
+const migrations: readonly string[] = [
+  `CREATE TABLE users (
+     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+     id            TEXT    NOT NULL UNIQUE,
+     username      TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+     email         TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+     password_hash TEXT    NOT NULL,
+     created_at    INTEGER NOT NULL,
+     roles         TEXT    NOT NULL DEFAULT '["user"]'
+   ) STRICT`,
+];
+
+interface UserRow {
+  seq: number;
+  id: string;
+  username: string;
+  email: string;
+  password_hash: string;
+  created_at: number;
+  roles: string;
+}
+
+function fromRow(row: UserRow): StoredUser {
+  return {
+    seq: row.seq,
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    passwordHash: row.password_hash,
+    createdAt: row.created_at,
+    roles: JSON.parse(row.roles) as string[],
+  };
+}
+
+/** Maps SQLite's UNIQUE violations to the domain error naming the taken field. */
+function duplicateFrom(err: unknown, user: { username?: string | undefined; email?: string | undefined }): never {
+  const e = err as { code?: string; message?: string };
+  if (e.code === "SQLITE_CONSTRAINT_UNIQUE") {
+    if (e.message?.includes("users.username")) throw new DuplicateUserError("username", user.username ?? "");
+    if (e.message?.includes("users.email")) throw new DuplicateUserError("email", user.email ?? "");
+  }
+  throw err;
+}
+
+/** Applies the migrations this database has not seen yet. */
+export function migrate(db: Database.Database): number {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+  const current = (db.prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").get() as { v: number }).v;
+  const record = db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, unixepoch())");
+  migrations.forEach((sql, index) => {
+    const version = index + 1;
+    if (version <= current) return;
+    db.transaction(() => {
+      db.exec(sql);
+      record.run(version);
+    })();
+  });
+  return migrations.length;
+}
+
+/** The UserStore on an embedded SQLite database (better-sqlite3): one file, or `:memory:`. */
+export class SqliteUserStore implements UserStore {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    // WAL lets readers and the writer proceed together; NORMAL sync is durable across app crashes.
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("busy_timeout = 5000");
+    migrate(this.db);
+    this.stmts = {
+      get: this.db.prepare<[string], UserRow>("SELECT * FROM users WHERE id = ?"),
+      insert: this.db.prepare<[string, string, string, string, number, string], UserRow>(
+        "INSERT INTO users (id, username, email, password_hash, created_at, roles) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+      ),
+      update: this.db.prepare<[string | null, string | null, string], UserRow>(
+        "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email) WHERE id = ? RETURNING *",
+      ),
+      delete: this.db.prepare<[string]>("DELETE FROM users WHERE id = ?"),
+      page: this.db.prepare<[number, number], UserRow>("SELECT * FROM users WHERE seq > ? ORDER BY seq LIMIT ?"),
+    };
+  }
+
+  private insert(user: NewUser): StoredUser {
+    try {
+      const row = this.stmts.insert.get(user.id, user.username, user.email, user.passwordHash, user.createdAt, JSON.stringify(user.roles));
+      return fromRow(row!);
+    } catch (err) {
+      return duplicateFrom(err, user);
+    }
+  }
+
+  async get(id: string): Promise<StoredUser> {
+    const row = this.stmts.get.get(id);
+    if (!row) throw new UserNotFoundError(id);
+    return fromRow(row);
+  }
+
+  async create(user: NewUser): Promise<StoredUser> {
+    return this.insert(user);
+  }
+
+  async createMany(users: readonly NewUser[]): Promise<StoredUser[]> {
+    return this.db.transaction((batch: readonly NewUser[]) => batch.map((u) => this.insert(u)))(users);
+  }
+
+  async update(id: string, changes: UserChanges): Promise<StoredUser> {
+    try {
+      const row = this.stmts.update.get(changes.username ?? null, changes.email ?? null, id);
+      if (!row) throw new UserNotFoundError(id);
+      return fromRow(row);
+    } catch (err) {
+      return duplicateFrom(err, changes);
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    if (this.stmts.delete.run(id).changes === 0) throw new UserNotFoundError(id);
+  }
+
+  async listPage(afterSeq: number, limit: number): Promise<StoredUser[]> {
+    return this.stmts.page.all(afterSeq, limit).map(fromRow);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

@@ -1,0 +1,130 @@
+import { create } from "@bufbuild/protobuf";
+import { UserSchema, UserService, type CreateUserRequest, type User } from "@polyrpc/proto";
+import { AlreadyExistsError, InvalidArgumentError, type HandlerContext, type ServiceImpl } from "@polyrpc/server-kit";
+import { encodePageToken, decodePageToken } from "./page-token.js";
+import { hashPassword } from "./password.js";
+import type { NewUser, StoredUser, UserStore } from "./user-store.js";
+import { checkEmail, checkId, checkNewUser, checkUsername } from "./validation.js";
+
+/** Most users one CreateUsers call may create. */
+export const MAX_BULK_CREATE = 1000;
+/** Users read from storage per batch while streaming ListUsers. */
+export const LIST_BATCH_SIZE = 100;
+/** Trailing-metadata key of the cursor a paged ListUsers stream resumes after. */
+export const NEXT_PAGE_TOKEN_KEY = "next-page-token";
+export const DEFAULT_ROLES: readonly string[] = ["user"];
+
+export interface UserServiceDeps {
+  store: UserStore;
+  /** scrypt cost parameter N. */
+  passwordHashCost: number;
+  now?: () => Date;
+}
+
+/** The public view of a stored user: never the password hash. */
+function toUser(stored: StoredUser): User {
+  return create(UserSchema, {
+    id: stored.id,
+    username: stored.username,
+    email: stored.email,
+    createdAt: BigInt(stored.createdAt),
+    roles: stored.roles,
+  });
+}
+
+function unixSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}
+
+/** The seven UserService RPCs over a UserStore. */
+export function userServiceImpl({ store, passwordHashCost, now = () => new Date() }: UserServiceDeps): ServiceImpl<typeof UserService> {
+  async function newUser(request: CreateUserRequest): Promise<NewUser> {
+    return {
+      id: crypto.randomUUID(),
+      username: request.username,
+      email: request.email,
+      passwordHash: await hashPassword(request.password, passwordHashCost),
+      createdAt: unixSeconds(now()),
+      roles: [...DEFAULT_ROLES],
+    };
+  }
+
+  return {
+    async getUser(request) {
+      checkId(request.id);
+      return toUser(await store.get(request.id));
+    },
+
+    async createUser(request) {
+      checkNewUser(request);
+      return toUser(await store.create(await newUser(request)));
+    },
+
+    async updateUser(request) {
+      checkId(request.id);
+      if (request.username !== undefined) checkUsername(request.username);
+      if (request.email !== undefined) checkEmail(request.email);
+      return toUser(await store.update(request.id, { username: request.username, email: request.email }));
+    },
+
+    async deleteUser(request) {
+      checkId(request.id);
+      await store.delete(request.id);
+      return { success: true };
+    },
+
+    async *listUsers(request, ctx: HandlerContext) {
+      if (request.pageSize < 0) throw new InvalidArgumentError("page_size must not be negative", "page_size");
+      let after = decodePageToken(request.pageToken);
+      let remaining = request.pageSize === 0 ? Infinity : request.pageSize;
+      // Read in small batches so that the whole table is never held in memory, and stop reading
+      // as soon as the client goes away (the adapter stops pulling from this generator).
+      while (remaining > 0 && !ctx.signal.aborted) {
+        const batch = await store.listPage(after, Math.min(LIST_BATCH_SIZE, remaining));
+        for (const user of batch) {
+          yield toUser(user);
+          after = user.seq;
+        }
+        remaining -= batch.length;
+        if (batch.length < LIST_BATCH_SIZE && remaining > 0) return;
+      }
+      if (remaining === 0 && (await store.listPage(after, 1)).length > 0) {
+        ctx.responseTrailer.set(NEXT_PAGE_TOKEN_KEY, encodePageToken(after));
+      }
+    },
+
+    async createUsers(requests) {
+      const received: CreateUserRequest[] = [];
+      const usernames = new Map<string, number>();
+      const emails = new Map<string, number>();
+      for await (const request of requests) {
+        const index = received.length;
+        if (index >= MAX_BULK_CREATE) {
+          throw new InvalidArgumentError(`at most ${MAX_BULK_CREATE} users can be created in one call`, "users");
+        }
+        checkNewUser(request, `users[${index}].`);
+        // Duplicates inside the batch are caught here; the store catches clashes with stored users.
+        for (const [field, seen, value] of [
+          ["username", usernames, request.username.toLowerCase()],
+          ["email", emails, request.email.toLowerCase()],
+        ] as const) {
+          const first = seen.get(value);
+          if (first !== undefined) {
+            throw new AlreadyExistsError(`users[${index}].${field} "${value}" repeats users[${first}].${field}`);
+          }
+          seen.set(value, index);
+        }
+        received.push(request);
+      }
+      const users = await Promise.all(received.map(newUser));
+      const created = await store.createMany(users);
+      return { users: created.map(toUser), count: created.length };
+    },
+
+    async *chat(messages) {
+      for await (const message of messages) {
+        yield { userId: message.userId, text: `Echo: ${message.text}`, timestamp: BigInt(unixSeconds(now())) };
+      }
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { z } from "zod";
+
+/** Thrown at start-up when the environment is invalid; its message names every bad variable. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+/**
+ * Validates an environment against a zod object schema whose keys are the variable names, and
+ * returns the parsed, frozen result. Empty strings count as unset so that `FOO=` falls back to the
+ * default instead of failing a number parse.
+ */
+export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv): Readonly<z.infer<S>> {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== "") input[key] = value;
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const key = issue.path.join(".");
+        const got = input[key] === undefined ? "unset" : JSON.stringify(input[key]);
+        return `${key}: ${issue.message} (got ${got})`;
+      }),
+    );
+  }
+  return Object.freeze(result.data);
+}
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * The variables every polyrpc server reads: listening address, logging, limits and shutdown.
+ * Apps extend this schema with their own variables in their config.ts.
+ */
+export const serverEnvSchema = z.object({
+  HOST: z.string().default("0.0.0.0"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Largest message a server accepts, in bytes (grpc default 4 MiB). */
+  MAX_RECEIVE_MESSAGE_BYTES: integer(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** Largest message a server sends, in bytes. */
+  MAX_SEND_MESSAGE_BYTES: integer(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** HTTP/2 streams per connection; further calls wait for a free stream. */
+  MAX_CONCURRENT_STREAMS: integer(1, 10_000).default(100),
+  /** Connections are closed (GOAWAY) after this age so long-lived channels rebalance. */
+  MAX_CONNECTION_AGE_MS: integer(1000, 7 * 24 * 3600 * 1000).default(30 * 60 * 1000),
+  /** Time in-flight calls get to finish after the connection-age GOAWAY. */
+  MAX_CONNECTION_AGE_GRACE_MS: integer(0, 24 * 3600 * 1000).default(5 * 60 * 1000),
+  KEEPALIVE_TIME_MS: integer(1000, 24 * 3600 * 1000).default(60_000),
+  KEEPALIVE_TIMEOUT_MS: integer(1000, 3600 * 1000).default(20_000),
+  /**
+   * On SIGTERM, health turns NOT_SERVING and the server keeps answering this long before it stops
+   * accepting calls, so load balancers that health-check it see the change first.
+   */
+  SHUTDOWN_DELAY_MS: integer(0, 10 * 60 * 1000).default(0),
+  /** On SIGTERM, streams may run this long before they are ended with UNAVAILABLE. */
+  SHUTDOWN_DRAIN_MS: integer(0, 10 * 60 * 1000).default(10_000),
+  /** On SIGTERM, the process force-closes every connection after this long, whatever is running. */
+  SHUTDOWN_TIMEOUT_MS: integer(0, 10 * 60 * 1000).default(20_000),
+});
+
+export type ServerEnv = z.infer<typeof serverEnvSchema>;
+
+/** A TCP port; 0 asks the OS for a free one. */
+export const portSchema = integer(0, 65_535);

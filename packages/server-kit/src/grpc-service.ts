@@ -1,0 +1,267 @@
+import {
+  Metadata,
+  status as Status,
+  type sendUnaryData,
+  type ServerDuplexStream,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type StatusObject,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { ActiveCalls } from "./active-calls.js";
+import { CancelledError } from "./errors.js";
+import { grpcMethodPath, grpcServiceDefinition } from "./grpc-definition.js";
+import type { Logger } from "./logger.js";
+import { toRpcStatus } from "./rpc-status.js";
+
+/** What a handler knows about the call it serves. */
+export interface HandlerContext {
+  /** `/package.Service/Method`. */
+  readonly method: string;
+  /**
+   * Aborted when the client cancels, the deadline passes, or the server ends the call while
+   * shutting down. Handlers pass it to anything slow (storage, other services).
+   */
+  readonly signal: AbortSignal;
+  readonly deadline: Date | undefined;
+  readonly requestMetadata: Metadata;
+  /** Sent with the status at the end of the call. */
+  readonly responseTrailer: Metadata;
+  readonly peer: string;
+  readonly log: Logger;
+}
+
+type Input<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
+type Output<M> = M extends { output: infer O extends DescMessage } ? MessageInitShape<O> : never;
+
+/** The handler shape of one method, chosen by its streaming kind. */
+export type MethodImpl<M> = M extends { methodKind: "unary" }
+  ? (request: Input<M>, ctx: HandlerContext) => Promise<Output<M>>
+  : M extends { methodKind: "server_streaming" }
+    ? (request: Input<M>, ctx: HandlerContext) => AsyncIterable<Output<M>>
+    : M extends { methodKind: "client_streaming" }
+      ? (requests: AsyncIterable<Input<M>>, ctx: HandlerContext) => Promise<Output<M>>
+      : M extends { methodKind: "bidi_streaming" }
+        ? (requests: AsyncIterable<Input<M>>, ctx: HandlerContext) => AsyncIterable<Output<M>>
+        : never;
+
+/** An implementation of every method of a service, keyed by the methods' local names. */
+export type ServiceImpl<S extends DescService> = {
+  [K in keyof S["method"]]: MethodImpl<S["method"][K]>;
+};
+
+export interface GrpcServiceOptions {
+  log: Logger;
+  activeCalls: ActiveCalls;
+}
+
+type AnyCall =
+  | ServerUnaryCall<unknown, unknown>
+  | ServerReadableStream<unknown, unknown>
+  | ServerWritableStream<unknown, unknown>
+  | ServerDuplexStream<unknown, unknown>;
+
+interface CallScope {
+  ctx: HandlerContext;
+  /** Logs the outcome and unregisters the call. */
+  finish(code: Status): void;
+}
+
+function openScope(call: AnyCall, method: DescMethod, options: GrpcServiceOptions, end: (s: StatusObject) => void): CallScope {
+  const controller = new AbortController();
+  const path = grpcMethodPath(method);
+  const started = process.hrtime.bigint();
+  const deadline = call.getDeadline();
+  const log = options.log.child({ method: path });
+  (call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => controller.abort(new CancelledError("the call was cancelled by the client or its deadline")));
+  const streaming = method.methodKind !== "unary";
+  const untrack = options.activeCalls.track({
+    streaming,
+    end: (s) => {
+      controller.abort(new CancelledError(s.details));
+      end(s);
+    },
+  });
+  return {
+    ctx: {
+      method: path,
+      signal: controller.signal,
+      deadline: deadline instanceof Date ? deadline : Number.isFinite(deadline) ? new Date(deadline) : undefined,
+      requestMetadata: call.metadata,
+      responseTrailer: new Metadata(),
+      peer: call.getPeer(),
+      log,
+    },
+    finish(code) {
+      untrack();
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const entry = { code: Status[code], ms: Math.round(ms * 1000) / 1000 };
+      if (code === Status.OK || code === Status.CANCELLED) log.debug(entry, "call finished");
+      else log.info(entry, "call failed");
+    },
+  };
+}
+
+type WritableCall = ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
+
+/** Resolves when the stream can take more data, or the signal aborts. */
+function drained(call: WritableCall, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    call.on("drain", done);
+    signal.addEventListener("abort", done);
+  });
+}
+
+/**
+ * The client's messages as an async iterable that throws CancelledError as soon as the call is
+ * cancelled, even while waiting for the next message.
+ */
+async function* incoming<T>(call: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>, signal: AbortSignal): AsyncGenerator<T> {
+  // Node's default stream iterator destroys the stream when the reading ends, which would also
+  // destroy the response side of a bidi call; keep it open.
+  const iterator = call.iterator({ destroyOnReturn: false }) as AsyncIterator<T>;
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  try {
+    while (true) {
+      if (signal.aborted) throw signal.reason;
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Writes a handler's output with back-pressure; stops as soon as the call is aborted. */
+async function writeAll(call: WritableCall, output: AsyncIterable<unknown>, signal: AbortSignal) {
+  for await (const message of output) {
+    if (signal.aborted) return;
+    if (!call.write(message)) await drained(call, signal);
+    if (signal.aborted) return;
+  }
+}
+
+function statusOf(err: unknown, scope: CallScope): StatusObject {
+  const s = toRpcStatus(err, scope.ctx.log, scope.ctx.method);
+  return { ...s, metadata: scope.ctx.responseTrailer };
+}
+
+/**
+ * Adapts a protobuf-es service implementation to grpc-js: typed handlers with async iterables,
+ * back-pressure on every write, cancellation as an AbortSignal, thrown errors mapped to status in
+ * one place (rpc-status.ts), and every call registered for graceful shutdown.
+ */
+export function grpcServiceImplementation<S extends DescService>(
+  service: S,
+  impl: ServiceImpl<S>,
+  options: GrpcServiceOptions,
+): UntypedServiceImplementation {
+  const handlers: UntypedServiceImplementation = {};
+  const table = impl as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const method of service.methods) {
+    const handler = table[method.localName];
+    if (typeof handler !== "function") throw new Error(`no handler for ${grpcMethodPath(method)}`);
+    switch (method.methodKind) {
+      case "unary":
+        handlers[method.localName] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+          const scope = openScope(call, method, options, () => {});
+          Promise.resolve()
+            .then(() => handler.call(impl, call.request, scope.ctx))
+            .then(
+              (response) => {
+                callback(null, response, scope.ctx.responseTrailer);
+                scope.finish(Status.OK);
+              },
+              (err: unknown) => {
+                const status = statusOf(err, scope);
+                callback(status);
+                scope.finish(status.code);
+              },
+            );
+        };
+        break;
+      case "client_streaming":
+        handlers[method.localName] = (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+          const scope = openScope(call, method, options, () => {});
+          Promise.resolve()
+            .then(() => handler.call(impl, incoming(call, scope.ctx.signal), scope.ctx))
+            .then(
+              (response) => {
+                callback(null, response, scope.ctx.responseTrailer);
+                scope.finish(Status.OK);
+              },
+              (err: unknown) => {
+                const status = statusOf(err, scope);
+                callback(status);
+                scope.finish(status.code);
+              },
+            );
+        };
+        break;
+      case "server_streaming":
+      case "bidi_streaming":
+        handlers[method.localName] = (call: WritableCall) => {
+          let endedWith: Status | undefined;
+          const endWith = (status: StatusObject) => {
+            if (endedWith !== undefined) return;
+            endedWith = status.code;
+            // grpc-js sends an 'error' event's status instead of OK when the stream ends.
+            call.emit("error", status);
+          };
+          const scope = openScope(call, method, options, endWith);
+          const request = 
+            method.methodKind === "server_streaming"
+              ? (call as ServerWritableStream<unknown, unknown>).request
+              : incoming(call as ServerDuplexStream<unknown, unknown>, scope.ctx.signal);
+          Promise.resolve()
+            .then(() => writeAll(call, handler.call(impl, request, scope.ctx) as AsyncIterable<unknown>, scope.ctx.signal))
+            .then(
+              () => {
+                if (endedWith !== undefined) return scope.finish(endedWith);
+                endedWith = Status.OK;
+                call.end(scope.ctx.responseTrailer);
+                scope.finish(Status.OK);
+              },
+              (err: unknown) => {
+                if (endedWith !== undefined) return scope.finish(endedWith);
+                const status = statusOf(err, scope);
+                endWith(status);
+                scope.finish(status.code);
+              },
+            );
+        };
+        break;
+    }
+  }
+  return handlers;
+}
+
+/** A service ready for `server.addService`. */
+export interface GrpcService {
+  descriptor: DescService;
+  register(options: GrpcServiceOptions): { definition: ReturnType<typeof grpcServiceDefinition>; implementation: UntypedServiceImplementation };
+}
+
+/** Pairs a service descriptor with its implementation for `startGrpcServer`. */
+export function grpcService<S extends DescService>(service: S, impl: ServiceImpl<S>): GrpcService {
+  return {
+    descriptor: service,
+    register: (options) => ({
+      definition: grpcServiceDefinition(service),
+      implementation: grpcServiceImplementation(service, impl, options),
+    }),
+  };
+}

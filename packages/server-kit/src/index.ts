@@ -1,0 +1,39 @@
+export { ActiveCalls, type ActiveCall } from "./active-calls.js";
+export { ConfigError, loadConfig, portSchema, serverEnvSchema, type ServerEnv } from "./config.js";
+export {
+  AlreadyExistsError,
+  CancelledError,
+  DomainError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  isDomainError,
+  NotFoundError,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  UnauthenticatedError,
+  UnavailableError,
+  type ErrorKind,
+} from "./errors.js";
+export { grpcMethodPath, grpcServiceDefinition } from "./grpc-definition.js";
+export {
+  exitOnSignals,
+  grpcServerOptions,
+  GrpcServerHandle,
+  SHUTDOWN_MESSAGE,
+  startGrpcServer,
+  type GrpcServerOptions,
+  type ServerLimits,
+} from "./grpc-server.js";
+export {
+  grpcService,
+  grpcServiceImplementation,
+  type GrpcService,
+  type GrpcServiceOptions,
+  type HandlerContext,
+  type MethodImpl,
+  type ServiceImpl,
+} from "./grpc-service.js";
+export { Health, healthProtoPath } from "./health.js";
+export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
+export { addReflection, fileDescriptorSet, reflectionPackageDefinition } from "./reflection.js";
+export { INTERNAL_ERROR_MESSAGE, RpcStatusError, toRpcStatus } from "./rpc-status.js";
