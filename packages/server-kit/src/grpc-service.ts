@@ -183,12 +183,12 @@ export function grpcServiceImplementation<S extends DescService>(
             .then(
               (response) => {
                 callback(null, response, scope.ctx.responseTrailer);
-                scope.finish(Status.OK);
+                scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : Status.OK);
               },
               (err: unknown) => {
                 const status = statusOf(err, scope);
                 callback(status);
-                scope.finish(status.code);
+                scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : status.code);
               },
             );
         };
@@ -201,12 +201,12 @@ export function grpcServiceImplementation<S extends DescService>(
             .then(
               (response) => {
                 callback(null, response, scope.ctx.responseTrailer);
-                scope.finish(Status.OK);
+                scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : Status.OK);
               },
               (err: unknown) => {
                 const status = statusOf(err, scope);
                 callback(status);
-                scope.finish(status.code);
+                scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : status.code);
               },
             );
         };
@@ -231,12 +231,15 @@ export function grpcServiceImplementation<S extends DescService>(
             .then(
               () => {
                 if (endedWith !== undefined) return scope.finish(endedWith);
+                // The client went away (cancel or deadline): grpc-js has already closed the call.
+                if (scope.ctx.signal.aborted) return scope.finish(Status.CANCELLED);
                 endedWith = Status.OK;
                 call.end(scope.ctx.responseTrailer);
                 scope.finish(Status.OK);
               },
               (err: unknown) => {
                 if (endedWith !== undefined) return scope.finish(endedWith);
+                if (scope.ctx.signal.aborted) return scope.finish(Status.CANCELLED);
                 const status = statusOf(err, scope);
                 endWith(status);
                 scope.finish(status.code);

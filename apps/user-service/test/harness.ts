@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { UserService } from "@polyrpc/proto";
+import { createLogger } from "@polyrpc/server-kit";
+import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { userServiceEnvSchema, type UserServiceConfig } from "../src/config.js";
+import { startUserService, type RunningUserService } from "../src/server.js";
+import { SqliteUserStore } from "../src/sqlite-user-store.js";
+import type { UserStore } from "../src/user-store.js";
+
+export type StorageKind = "memory" | "disk";
+
+export interface TestService {
+  service: RunningUserService;
+  client: GrpcClient<typeof UserService>["methods"];
+  grpc: GrpcClient<typeof UserService>;
+  store: UserStore;
+  /** Every log line the service wrote, as text. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export interface TestServiceOptions {
+  storage?: StorageKind;
+  env?: Record<string, string>;
+  /** Wraps the real SQLite store, e.g. to count or slow down calls. */
+  wrapStore?: (store: UserStore) => UserStore;
+}
+
+/** Starts the real user service on a free port with a real SQLite store, and a client for it. */
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
+  const dir = options.storage === "disk" ? mkdtempSync(join(tmpdir(), "polyrpc-users-")) : undefined;
+  const config: UserServiceConfig = userServiceEnvSchema.parse({
+    HOST: "127.0.0.1",
+    PORT: "0",
+    DATABASE_PATH: dir ? join(dir, "users.db") : ":memory:",
+    PASSWORD_HASH_COST: "1024",
+    ...options.env,
+  });
+  let logText = "";
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logText += chunk.toString();
+      done();
+    },
+  });
+  const log = createLogger({ name: "user-service", level: "debug", destination });
+  const realStore = new SqliteUserStore(config.DATABASE_PATH);
+  const store = options.wrapStore ? options.wrapStore(realStore) : realStore;
+  const service = await startUserService(config, { store, log });
+  const grpc = createGrpcClient(UserService, service.server.address);
+  return {
+    service,
+    client: grpc.methods,
+    grpc,
+    store: realStore,
+    logs: () => logText,
+    async stop() {
+      grpc.close();
+      await service.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every stored user, oldest first, read straight from the store. */
+export async function allStoredUsers(store: UserStore) {
+  return store.listPage(0, 1_000_000);
+}
+
+/** The rejection of a call, so tests can assert on its code and details. */
+export async function callError(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as { code: number; details: string };
+  }
+  throw new Error("expected the call to fail, but it succeeded");
+}
+
+/** Collects a server stream. */
+export async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of stream) out.push(item);
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` returns true, failing after `timeoutMs`. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await sleep(10);
+  }
+}

@@ -1,0 +1,2 @@
+export { HealthClient, type ServingStatusName } from "./health-client.js";
+export { ReflectionClient, type ReflectionVersion } from "./reflection-client.js";
