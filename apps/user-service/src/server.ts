@@ -19,7 +19,10 @@ export interface UserServiceOverrides {
 }
 
 /** Opens the store and serves UserService with health and reflection on the configured port. */
-export async function startUserService(config: Readonly<UserServiceConfig>, overrides: UserServiceOverrides = {}): Promise<RunningUserService> {
+export async function startUserService(
+  config: Readonly<UserServiceConfig>,
+  overrides: UserServiceOverrides = {},
+): Promise<RunningUserService> {
   const log = overrides.log ?? createLogger({ name: "user-service", level: config.LOG_LEVEL });
   const store = overrides.store ?? new SqliteUserStore(config.DATABASE_PATH);
   const server = await startGrpcServer({

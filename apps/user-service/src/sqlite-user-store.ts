@@ -1,7 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { DuplicateUserError, UserNotFoundError, type NewUser, type StoredUser, type UserChanges, type UserStore } from "./user-store.js";
+import {
+  DuplicateUserError,
+  UserNotFoundError,
+  type NewUser,
+  type StoredUser,
+  type UserChanges,
+  type UserStore,
+} from "./user-store.js";
 
 /** Schema versions, applied in order at start-up; each runs once, in its own transaction. */
 const migrations: readonly string[] = [
@@ -92,7 +99,14 @@ export class SqliteUserStore implements UserStore {
 
   private insert(user: NewUser): StoredUser {
     try {
-      const row = this.stmts.insert.get(user.id, user.username, user.email, user.passwordHash, user.createdAt, JSON.stringify(user.roles));
+      const row = this.stmts.insert.get(
+        user.id,
+        user.username,
+        user.email,
+        user.passwordHash,
+        user.createdAt,
+        JSON.stringify(user.roles),
+      );
       return fromRow(row!);
     } catch (err) {
       return duplicateFrom(err, user);

@@ -37,7 +37,11 @@ function unixSeconds(date: Date): number {
 }
 
 /** The seven UserService RPCs over a UserStore. */
-export function userServiceImpl({ store, passwordHashCost, now = () => new Date() }: UserServiceDeps): ServiceImpl<typeof UserService> {
+export function userServiceImpl({
+  store,
+  passwordHashCost,
+  now = () => new Date(),
+}: UserServiceDeps): ServiceImpl<typeof UserService> {
   async function newUser(request: CreateUserRequest): Promise<NewUser> {
     return {
       id: crypto.randomUUID(),

@@ -51,18 +51,29 @@ describe("the user service process", () => {
     await stopping;
   });
 
-  it.each(["v1", "v1alpha"] as const)("lists UserService and health over reflection %s, with the contract's descriptors", async (version) => {
-    t = await startTestService();
-    const reflection = new ReflectionClient(t.service.server.address, version);
-    clients.push(reflection);
-    const services = await reflection.listServices();
-    expect(services).toContain("user.UserService");
-    expect(services).toContain("grpc.health.v1.Health");
-    const [file] = await reflection.fileContainingSymbol("user.UserService");
-    expect(file?.name).toBe("user/user.proto");
-    expect(file?.package).toBe("user");
-    expect(file?.service[0]?.method.map((m) => m.name)).toEqual(["GetUser", "CreateUser", "UpdateUser", "DeleteUser", "ListUsers", "CreateUsers", "Chat"]);
-  });
+  it.each(["v1", "v1alpha"] as const)(
+    "lists UserService and health over reflection %s, with the contract's descriptors",
+    async (version) => {
+      t = await startTestService();
+      const reflection = new ReflectionClient(t.service.server.address, version);
+      clients.push(reflection);
+      const services = await reflection.listServices();
+      expect(services).toContain("user.UserService");
+      expect(services).toContain("grpc.health.v1.Health");
+      const [file] = await reflection.fileContainingSymbol("user.UserService");
+      expect(file?.name).toBe("user/user.proto");
+      expect(file?.package).toBe("user");
+      expect(file?.service[0]?.method.map((m) => m.name)).toEqual([
+        "GetUser",
+        "CreateUser",
+        "UpdateUser",
+        "DeleteUser",
+        "ListUsers",
+        "CreateUsers",
+        "Chat",
+      ]);
+    },
+  );
 
   it("answers INTERNAL with a generic message and logs the detail only on the server (B8)", async () => {
     const secret = "postgres://admin:hunter2@db.internal:5432/users";
@@ -93,7 +104,11 @@ describe("the user service process", () => {
           },
         }),
     });
-    const user = await t.client.createUser({ username: "inflight", email: "inflight@example.com", password: "password" });
+    const user = await t.client.createUser({
+      username: "inflight",
+      email: "inflight@example.com",
+      password: "password",
+    });
     const calls = Array.from({ length: 50 }, () => t!.client.getUser({ id: user.id }));
     await eventually(() => t!.service.server.activeCalls.size === 50);
     const stopping = t.service.server.shutdown();
@@ -127,7 +142,9 @@ describe("the user service process", () => {
 
   it("rejects a message over the configured receive limit with RESOURCE_EXHAUSTED", async () => {
     t = await startTestService({ env: { MAX_RECEIVE_MESSAGE_BYTES: "2048" } });
-    const err = await callError(t.client.createUser({ username: "big", email: "big@example.com", password: "p".repeat(4096) }));
+    const err = await callError(
+      t.client.createUser({ username: "big", email: "big@example.com", password: "p".repeat(4096) }),
+    );
     expect(err.code).toBe(Status.RESOURCE_EXHAUSTED);
     const ok = await t.client.createUser({ username: "small", email: "small@example.com", password: "p".repeat(1000) });
     expect(ok.username).toBe("small");
@@ -137,7 +154,11 @@ describe("the user service process", () => {
 describe("user service configuration", () => {
   it("applies the documented defaults", () => {
     const config = loadUserServiceConfig({});
-    expect(config).toMatchObject({ PORT: 50051, DATABASE_PATH: "./data/user-service.db", MAX_RECEIVE_MESSAGE_BYTES: 4 * 1024 * 1024 });
+    expect(config).toMatchObject({
+      PORT: 50051,
+      DATABASE_PATH: "./data/user-service.db",
+      MAX_RECEIVE_MESSAGE_BYTES: 4 * 1024 * 1024,
+    });
     expect(Object.isFrozen(config)).toBe(true);
   });
 

@@ -3,7 +3,16 @@ import { afterEach, describe, expect, it } from "vitest";
 import { encodePageToken } from "../src/page-token.js";
 import { LIST_BATCH_SIZE, NEXT_PAGE_TOKEN_KEY } from "../src/user-service.js";
 import type { NewUser, UserStore } from "../src/user-store.js";
-import { allStoredUsers, callError, collect, eventually, sleep, startTestService, type StorageKind, type TestService } from "./harness.js";
+import {
+  allStoredUsers,
+  callError,
+  collect,
+  eventually,
+  sleep,
+  startTestService,
+  type StorageKind,
+  type TestService,
+} from "./harness.js";
 
 function newUsers(count: number, prefix: string): NewUser[] {
   return Array.from({ length: count }, (_, i) => ({
@@ -17,7 +26,11 @@ function newUsers(count: number, prefix: string): NewUser[] {
 }
 
 function requests(count: number, prefix: string) {
-  return Array.from({ length: count }, (_, i) => ({ username: `${prefix}${i}`, email: `${prefix}${i}@example.com`, password: "password" }));
+  return Array.from({ length: count }, (_, i) => ({
+    username: `${prefix}${i}`,
+    email: `${prefix}${i}@example.com`,
+    password: "password",
+  }));
 }
 
 /** A store that counts the pages ListUsers reads, to see when it stops reading. */
@@ -56,7 +69,9 @@ describe.each<StorageKind>(["memory", "disk"])("UserService streaming RPCs on SQ
       let pages = 0;
       do {
         let trailer: Metadata | undefined;
-        const page = await collect(t.client.listUsers({ pageSize: 3, pageToken: token }, { onTrailer: (m) => (trailer = m) }));
+        const page = await collect(
+          t.client.listUsers({ pageSize: 3, pageToken: token }, { onTrailer: (m) => (trailer = m) }),
+        );
         expect(page.length).toBeLessThanOrEqual(3);
         seen.push(...page.map((u) => u.username));
         token = String(trailer?.get(NEXT_PAGE_TOKEN_KEY)[0] ?? "");

@@ -13,7 +13,11 @@ describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite
   describe("CreateUser", () => {
     it("creates a user with an id, Unix-seconds created_at and the default role", async () => {
       const before = Math.floor(Date.now() / 1000);
-      const user = await t.client.createUser({ username: "ada.lovelace", email: "ada@example.com", password: "correct horse" });
+      const user = await t.client.createUser({
+        username: "ada.lovelace",
+        email: "ada@example.com",
+        password: "correct horse",
+      });
       const after = Math.floor(Date.now() / 1000);
       expect(user.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(user.username).toBe("ada.lovelace");
@@ -29,8 +33,16 @@ describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite
     });
 
     it("stores the password only as a salted scrypt hash and never returns it", async () => {
-      const a = await t.client.createUser({ username: "salt-a", email: "salt-a@example.com", password: "same-password" });
-      const b = await t.client.createUser({ username: "salt-b", email: "salt-b@example.com", password: "same-password" });
+      const a = await t.client.createUser({
+        username: "salt-a",
+        email: "salt-a@example.com",
+        password: "same-password",
+      });
+      const b = await t.client.createUser({
+        username: "salt-b",
+        email: "salt-b@example.com",
+        password: "same-password",
+      });
       expect(Object.keys(a)).not.toContain("password");
       const stored = (await allStoredUsers(t.store)).filter((u) => u.id === a.id || u.id === b.id);
       expect(stored).toHaveLength(2);
@@ -56,7 +68,14 @@ describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite
       [{ password: "" }, "password"],
     ])("rejects %o with INVALID_ARGUMENT naming %s, writing nothing", async (override, field) => {
       const before = (await allStoredUsers(t.store)).length;
-      const err = await callError(t.client.createUser({ username: "valid_name", email: "valid@example.com", password: "long enough", ...override }));
+      const err = await callError(
+        t.client.createUser({
+          username: "valid_name",
+          email: "valid@example.com",
+          password: "long enough",
+          ...override,
+        }),
+      );
       expect(err.code).toBe(Status.INVALID_ARGUMENT);
       expect(err.details).toMatch(new RegExp(`^${field} `));
       expect((await allStoredUsers(t.store)).length).toBe(before);
@@ -65,10 +84,14 @@ describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite
     it("rejects a taken username or email, in any letter case, with ALREADY_EXISTS", async () => {
       await t.client.createUser({ username: "grace", email: "grace@example.com", password: "password" });
       const before = (await allStoredUsers(t.store)).length;
-      const sameName = await callError(t.client.createUser({ username: "GRACE", email: "other@example.com", password: "password" }));
+      const sameName = await callError(
+        t.client.createUser({ username: "GRACE", email: "other@example.com", password: "password" }),
+      );
       expect(sameName.code).toBe(Status.ALREADY_EXISTS);
       expect(sameName.details).toContain("username");
-      const sameEmail = await callError(t.client.createUser({ username: "grace2", email: "Grace@Example.com", password: "password" }));
+      const sameEmail = await callError(
+        t.client.createUser({ username: "grace2", email: "Grace@Example.com", password: "password" }),
+      );
       expect(sameEmail.code).toBe(Status.ALREADY_EXISTS);
       expect(sameEmail.details).toContain("email");
       expect((await allStoredUsers(t.store)).length).toBe(before);
@@ -77,7 +100,11 @@ describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite
 
   describe("GetUser", () => {
     it("returns the stored user", async () => {
-      const created = await t.client.createUser({ username: "getme", email: "getme@example.com", password: "password" });
+      const created = await t.client.createUser({
+        username: "getme",
+        email: "getme@example.com",
+        password: "password",
+      });
       const got = await t.client.getUser({ id: created.id });
       expect(got).toEqual(created);
     });
@@ -99,7 +126,12 @@ describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite
     it("changes only the fields that are present", async () => {
       const u = await t.client.createUser({ username: "before", email: "before@example.com", password: "password" });
       const renamed = await t.client.updateUser({ id: u.id, username: "after" });
-      expect(renamed).toMatchObject({ id: u.id, username: "after", email: "before@example.com", createdAt: u.createdAt });
+      expect(renamed).toMatchObject({
+        id: u.id,
+        username: "after",
+        email: "before@example.com",
+        createdAt: u.createdAt,
+      });
       const moved = await t.client.updateUser({ id: u.id, email: "after@example.com" });
       expect(moved).toMatchObject({ username: "after", email: "after@example.com" });
       const untouched = await t.client.updateUser({ id: u.id });

@@ -90,7 +90,11 @@ export class GrpcServerHandle {
     const closed = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
 
     await Promise.race([this.activeCalls.whenIdle(), sleep(drainMs)]);
-    const ended = this.activeCalls.endStreams({ code: Status.UNAVAILABLE, details: SHUTDOWN_MESSAGE, metadata: new Metadata() });
+    const ended = this.activeCalls.endStreams({
+      code: Status.UNAVAILABLE,
+      details: SHUTDOWN_MESSAGE,
+      metadata: new Metadata(),
+    });
     if (ended > 0) this.log.info({ streams: ended }, "ended streams at the drain deadline");
 
     const left = Math.max(0, timeoutMs - (Date.now() - started));
@@ -98,7 +102,8 @@ export class GrpcServerHandle {
     // Every tracked call has sent its status; give the connections a moment to flush it, then cut
     // what remains (health Watch and reflection streams are not waited for).
     await Promise.race([closed, sleep(Math.min(1000, Math.max(0, timeoutMs - (Date.now() - started))))]);
-    if (this.activeCalls.size > 0) this.log.warn({ activeCalls: this.activeCalls.size }, "cutting calls at the shutdown timeout");
+    if (this.activeCalls.size > 0)
+      this.log.warn({ activeCalls: this.activeCalls.size }, "cutting calls at the shutdown timeout");
     this.server.forceShutdown();
     this.log.info({ ms: Date.now() - started }, "server stopped");
   }
@@ -118,7 +123,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   addReflection(server, files);
 
   const boundPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   log.info({ host, port: boundPort, services: services.map((s) => s.descriptor.typeName) }, "gRPC server listening");
   return new GrpcServerHandle(server, boundPort, health, activeCalls, limits, log);

@@ -69,13 +69,20 @@ interface CallScope {
   finish(code: Status): void;
 }
 
-function openScope(call: AnyCall, method: DescMethod, options: GrpcServiceOptions, end: (s: StatusObject) => void): CallScope {
+function openScope(
+  call: AnyCall,
+  method: DescMethod,
+  options: GrpcServiceOptions,
+  end: (s: StatusObject) => void,
+): CallScope {
   const controller = new AbortController();
   const path = grpcMethodPath(method);
   const started = process.hrtime.bigint();
   const deadline = call.getDeadline();
   const log = options.log.child({ method: path });
-  (call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => controller.abort(new CancelledError("the call was cancelled by the client or its deadline")));
+  (call as ServerUnaryCall<unknown, unknown>).once("cancelled", () =>
+    controller.abort(new CancelledError("the call was cancelled by the client or its deadline")),
+  );
   const streaming = method.methodKind !== "unary";
   const untrack = options.activeCalls.track({
     streaming,
@@ -123,7 +130,10 @@ function drained(call: WritableCall, signal: AbortSignal): Promise<void> {
  * The client's messages as an async iterable that throws CancelledError as soon as the call is
  * cancelled, even while waiting for the next message.
  */
-async function* incoming<T>(call: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>, signal: AbortSignal): AsyncGenerator<T> {
+async function* incoming<T>(
+  call: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  signal: AbortSignal,
+): AsyncGenerator<T> {
   // Node's default stream iterator destroys the stream when the reading ends, which would also
   // destroy the response side of a bidi call; keep it open.
   const iterator = call.iterator({ destroyOnReturn: false }) as AsyncIterator<T>;
@@ -194,7 +204,10 @@ export function grpcServiceImplementation<S extends DescService>(
         };
         break;
       case "client_streaming":
-        handlers[method.localName] = (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        handlers[method.localName] = (
+          call: ServerReadableStream<unknown, unknown>,
+          callback: sendUnaryData<unknown>,
+        ) => {
           const scope = openScope(call, method, options, () => {});
           Promise.resolve()
             .then(() => handler.call(impl, incoming(call, scope.ctx.signal), scope.ctx))
@@ -222,12 +235,14 @@ export function grpcServiceImplementation<S extends DescService>(
             call.emit("error", status);
           };
           const scope = openScope(call, method, options, endWith);
-          const request = 
+          const request =
             method.methodKind === "server_streaming"
               ? (call as ServerWritableStream<unknown, unknown>).request
               : incoming(call as ServerDuplexStream<unknown, unknown>, scope.ctx.signal);
           Promise.resolve()
-            .then(() => writeAll(call, handler.call(impl, request, scope.ctx) as AsyncIterable<unknown>, scope.ctx.signal))
+            .then(() =>
+              writeAll(call, handler.call(impl, request, scope.ctx) as AsyncIterable<unknown>, scope.ctx.signal),
+            )
             .then(
               () => {
                 if (endedWith !== undefined) return scope.finish(endedWith);
@@ -255,7 +270,10 @@ export function grpcServiceImplementation<S extends DescService>(
 /** A service ready for `server.addService`. */
 export interface GrpcService {
   descriptor: DescService;
-  register(options: GrpcServiceOptions): { definition: ReturnType<typeof grpcServiceDefinition>; implementation: UntypedServiceImplementation };
+  register(options: GrpcServiceOptions): {
+    definition: ReturnType<typeof grpcServiceDefinition>;
+    implementation: UntypedServiceImplementation;
+  };
 }
 
 /** Pairs a service descriptor with its implementation for `startGrpcServer`. */

@@ -59,12 +59,20 @@ export interface GrpcClient<S extends DescService> {
 }
 
 function callOptions(options: CallOptions | undefined): GrpcCallOptions {
-  const deadline = options?.deadline ?? (options?.timeoutMs !== undefined ? new Date(Date.now() + options.timeoutMs) : undefined);
+  const deadline =
+    options?.deadline ?? (options?.timeoutMs !== undefined ? new Date(Date.now() + options.timeoutMs) : undefined);
   return deadline ? { deadline } : {};
 }
 
 /** Wires trailers and cancellation to a call. */
-function attach(call: ClientReadableStream<unknown> | ClientWritableStream<unknown> | ClientDuplexStream<unknown, unknown> | { cancel(): void; on: ClientReadableStream<unknown>["on"] }, options: CallOptions | undefined) {
+function attach(
+  call:
+    | ClientReadableStream<unknown>
+    | ClientWritableStream<unknown>
+    | ClientDuplexStream<unknown, unknown>
+    | { cancel(): void; on: ClientReadableStream<unknown>["on"] },
+  options: CallOptions | undefined,
+) {
   if (options?.onTrailer) {
     const onTrailer = options.onTrailer;
     call.on("status", (status: { metadata: Metadata }) => onTrailer(status.metadata));
@@ -77,7 +85,9 @@ function attach(call: ClientReadableStream<unknown> | ClientWritableStream<unkno
 }
 
 /** Reads a response stream; leaving the loop early cancels the call. */
-async function* responses<T>(call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>): AsyncGenerator<T> {
+async function* responses<T>(
+  call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>,
+): AsyncGenerator<T> {
   let finished = false;
   try {
     for await (const message of call) yield message as T;
@@ -88,7 +98,10 @@ async function* responses<T>(call: ClientReadableStream<unknown> | ClientDuplexS
 }
 
 /** Writes a request stream with back-pressure, then half-closes. Stops if the call ends first. */
-async function writeRequests(call: ClientWritableStream<unknown> | ClientDuplexStream<unknown, unknown>, requests: Source<unknown>) {
+async function writeRequests(
+  call: ClientWritableStream<unknown> | ClientDuplexStream<unknown, unknown>,
+  requests: Source<unknown>,
+) {
   let closed = false;
   const markClosed = () => {
     closed = true;
@@ -123,7 +136,11 @@ async function writeRequests(call: ClientWritableStream<unknown> | ClientDuplexS
  * methods return promises, server-streaming and bidi methods return async iterables, and errors are
  * grpc-js `ServiceError`s (with `code`, `details` and `metadata`).
  */
-export function createGrpcClient<S extends DescService>(service: S, target: string, options: GrpcClientOptions = {}): GrpcClient<S> {
+export function createGrpcClient<S extends DescService>(
+  service: S,
+  target: string,
+  options: GrpcClientOptions = {},
+): GrpcClient<S> {
   const channel = new Client(target, options.credentials ?? grpcCredentials.createInsecure(), options.channelOptions);
   const definition = grpcServiceDefinition(service);
   const methods: Record<string, unknown> = {};
@@ -136,15 +153,28 @@ export function createGrpcClient<S extends DescService>(service: S, target: stri
       case "unary":
         methods[method.localName] = (request: unknown, opts?: CallOptions) =>
           new Promise((resolve, reject) => {
-            const call = channel.makeUnaryRequest(path, ser, de, request, opts?.metadata ?? new Metadata(), callOptions(opts), (err: ServiceError | null, value?: unknown) =>
-              err ? reject(err) : resolve(value),
+            const call = channel.makeUnaryRequest(
+              path,
+              ser,
+              de,
+              request,
+              opts?.metadata ?? new Metadata(),
+              callOptions(opts),
+              (err: ServiceError | null, value?: unknown) => (err ? reject(err) : resolve(value)),
             );
             attach(call as never, opts);
           });
         break;
       case "server_streaming":
         methods[method.localName] = (request: unknown, opts?: CallOptions) => {
-          const call = channel.makeServerStreamRequest(path, ser, de, request, opts?.metadata ?? new Metadata(), callOptions(opts));
+          const call = channel.makeServerStreamRequest(
+            path,
+            ser,
+            de,
+            request,
+            opts?.metadata ?? new Metadata(),
+            callOptions(opts),
+          );
           attach(call, opts);
           return responses(call);
         };
@@ -152,8 +182,13 @@ export function createGrpcClient<S extends DescService>(service: S, target: stri
       case "client_streaming":
         methods[method.localName] = (requests: Source<unknown>, opts?: CallOptions) =>
           new Promise((resolve, reject) => {
-            const call = channel.makeClientStreamRequest(path, ser, de, opts?.metadata ?? new Metadata(), callOptions(opts), (err: ServiceError | null, value?: unknown) =>
-              err ? reject(err) : resolve(value),
+            const call = channel.makeClientStreamRequest(
+              path,
+              ser,
+              de,
+              opts?.metadata ?? new Metadata(),
+              callOptions(opts),
+              (err: ServiceError | null, value?: unknown) => (err ? reject(err) : resolve(value)),
             );
             attach(call, opts);
             writeRequests(call, requests).catch(reject);
@@ -161,7 +196,13 @@ export function createGrpcClient<S extends DescService>(service: S, target: stri
         break;
       case "bidi_streaming":
         methods[method.localName] = (requests: Source<unknown>, opts?: CallOptions) => {
-          const call = channel.makeBidiStreamRequest(path, ser, de, opts?.metadata ?? new Metadata(), callOptions(opts));
+          const call = channel.makeBidiStreamRequest(
+            path,
+            ser,
+            de,
+            opts?.metadata ?? new Metadata(),
+            callOptions(opts),
+          );
           attach(call, opts);
           writeRequests(call, requests).catch(() => {});
           return responses(call);

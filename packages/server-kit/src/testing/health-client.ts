@@ -1,10 +1,19 @@
-import { credentials, makeGenericClientConstructor, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  credentials,
+  makeGenericClientConstructor,
+  type Client,
+  type ClientReadableStream,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 
 export type ServingStatusName = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
 
 type HealthStub = Client & {
-  check(request: { service: string }, callback: (err: ServiceError | null, res?: { status: ServingStatusName }) => void): void;
+  check(
+    request: { service: string },
+    callback: (err: ServiceError | null, res?: { status: ServingStatusName }) => void,
+  ): void;
   watch(request: { service: string }): ClientReadableStream<{ status: ServingStatusName }>;
 };
 
@@ -19,7 +28,9 @@ export class HealthClient {
 
   /** The status of `service` ("" = the whole server); rejects with the call's ServiceError. */
   check(service = ""): Promise<ServingStatusName> {
-    return new Promise((resolve, reject) => this.stub.check({ service }, (err, res) => (err ? reject(err) : resolve(res!.status))));
+    return new Promise((resolve, reject) =>
+      this.stub.check({ service }, (err, res) => (err ? reject(err) : resolve(res!.status))),
+    );
   }
 
   /** Every status the server reports for `service`, until `stop` is called. */

@@ -2,7 +2,13 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { credentials, loadPackageDefinition, type Client, type ClientDuplexStream, type ServiceClientConstructor } from "@grpc/grpc-js";
+import {
+  credentials,
+  loadPackageDefinition,
+  type Client,
+  type ClientDuplexStream,
+  type ServiceClientConstructor,
+} from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 
 export type ReflectionVersion = "v1" | "v1alpha";
@@ -13,15 +19,24 @@ interface ReflectionResponse {
   error_response?: { error_code: number; error_message: string };
 }
 
-const reflectionDir = join(dirname(createRequire(import.meta.url).resolve("@grpc/reflection/package.json")), "build/proto");
+const reflectionDir = join(
+  dirname(createRequire(import.meta.url).resolve("@grpc/reflection/package.json")),
+  "build/proto",
+);
 
 /** A grpc.reflection client (v1 or v1alpha), as grpcurl uses it. */
 export class ReflectionClient {
   private readonly stub: Client & { ServerReflectionInfo(): ClientDuplexStream<object, ReflectionResponse> };
 
   constructor(address: string, version: ReflectionVersion = "v1") {
-    const definition = loadSync(join(reflectionDir, `grpc/reflection/${version}/reflection.proto`), { keepCase: true, longs: String, defaults: false });
-    const pkg = loadPackageDefinition(definition) as unknown as { grpc: { reflection: Record<string, { ServerReflection: ServiceClientConstructor }> } };
+    const definition = loadSync(join(reflectionDir, `grpc/reflection/${version}/reflection.proto`), {
+      keepCase: true,
+      longs: String,
+      defaults: false,
+    });
+    const pkg = loadPackageDefinition(definition) as unknown as {
+      grpc: { reflection: Record<string, { ServerReflection: ServiceClientConstructor }> };
+    };
     const Ctor = pkg.grpc.reflection[version]!.ServerReflection;
     this.stub = new Ctor(address, credentials.createInsecure()) as never;
   }
@@ -47,8 +62,11 @@ export class ReflectionClient {
   /** The file that defines `symbol`, and its dependencies, decoded. */
   async fileContainingSymbol(symbol: string): Promise<FileDescriptorProto[]> {
     const res = await this.ask({ file_containing_symbol: symbol });
-    if (res.error_response) throw new Error(`reflection error ${res.error_response.error_code}: ${res.error_response.error_message}`);
-    return (res.file_descriptor_response?.file_descriptor_proto ?? []).map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+    if (res.error_response)
+      throw new Error(`reflection error ${res.error_response.error_code}: ${res.error_response.error_message}`);
+    return (res.file_descriptor_response?.file_descriptor_proto ?? []).map((bytes) =>
+      fromBinary(FileDescriptorProtoSchema, bytes),
+    );
   }
 
   close(): void {

@@ -1,0 +1,15 @@
+# The two ways in: `make start` runs the platform on its embedded defaults and shows it working;
+# `make test` runs every test. Both install what they need first (see scripts/setup.sh).
+.PHONY: setup start test generate bench
+
+setup:
+	bash scripts/setup.sh
+
+start: setup
+	pnpm start
+
+test: setup
+	pnpm test
+
+generate: setup
+	pnpm generate

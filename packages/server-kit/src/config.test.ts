@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { ConfigError, loadConfig, portSchema, serverEnvSchema } from "./config.js";
+
+const schema = serverEnvSchema.extend({ PORT: portSchema.default(50051), NAME: z.string().min(2) });
+
+describe("loadConfig", () => {
+  it("parses, applies defaults and freezes the result", () => {
+    const config = loadConfig(schema, { PORT: "6000", NAME: "svc", UNRELATED: "ignored" });
+    expect(config.PORT).toBe(6000);
+    expect(config.NAME).toBe("svc");
+    expect(config.MAX_CONCURRENT_STREAMS).toBe(100);
+    expect(config.KEEPALIVE_TIME_MS).toBe(60_000);
+    expect(config).not.toHaveProperty("UNRELATED");
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("treats an empty variable as unset", () => {
+    expect(loadConfig(schema, { PORT: "", NAME: "svc" }).PORT).toBe(50051);
+  });
+
+  it("names every bad variable at once, with what it got", () => {
+    const attempt = () => loadConfig(schema, { PORT: "70000", MAX_RECEIVE_MESSAGE_BYTES: "lots" });
+    expect(attempt).toThrow(ConfigError);
+    try {
+      attempt();
+    } catch (err) {
+      const problems = (err as ConfigError).problems;
+      expect(problems).toHaveLength(3);
+      expect(problems.find((p) => p.startsWith("PORT:"))).toContain('(got "70000")');
+      expect(problems.find((p) => p.startsWith("MAX_RECEIVE_MESSAGE_BYTES:"))).toContain('(got "lots")');
+      expect(problems.find((p) => p.startsWith("NAME:"))).toContain("(got unset)");
+      expect((err as Error).message).toMatch(/^invalid configuration:\n  - /);
+    }
+  });
+});

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the project's toolchain and dependencies; safe to run again (each step is skipped when
+# already done). Needs only the package registries: npm, PyPI, the Go module proxy, Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pnpm_version=$(node -p 'require("./package.json").packageManager.split("@")[1]')
+
+# pnpm through corepack, at the version pinned in package.json. Corepack's built-in signing keys
+# lag behind the registry's, so its integrity check is turned off; the version stays pinned.
+if [ "$(pnpm --version 2>/dev/null || true)" != "$pnpm_version" ]; then
+  export COREPACK_INTEGRITY_KEYS=0
+  corepack enable
+  corepack prepare "pnpm@${pnpm_version}" --activate
+fi
+
+# better-sqlite3 compiles from source (its prebuilt download is unreachable here); point node-gyp
+# at the installed Node headers instead of letting it download them.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
+  export npm_config_nodedir=/usr
+fi
+
+pnpm install --frozen-lockfile
