@@ -1,7 +1,5 @@
-import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from "grpc-health-check";
+import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import type { Server } from "@grpc/grpc-js";
-
-export { healthProtoPath };
 
 /**
  * grpc.health.v1 (Check and Watch) for a server: the overall status ("") and one status per

@@ -1,15 +1,11 @@
-import { create, toBinary, type DescFile } from "@bufbuild/protobuf";
-import { FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import { toBinary, type DescFile } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import type { Server } from "@grpc/grpc-js";
-import { loadFileDescriptorSetFromBuffer, loadSync, type PackageDefinition } from "@grpc/proto-loader";
+import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-import { healthProtoPath } from "./health.js";
 
-/**
- * Serialises files and everything they import, dependencies first, as a FileDescriptorSet: the
- * form reflection clients, `buf` and `protoc --descriptor_set_in` all read.
- */
-export function fileDescriptorSet(files: readonly DescFile[]): Uint8Array {
+/** The files and everything they import, each once, dependencies first. */
+function withDependencies(files: readonly DescFile[]): FileDescriptorProto[] {
   const ordered: FileDescriptorProto[] = [];
   const seen = new Set<string>();
   const visit = (file: DescFile) => {
@@ -19,19 +15,19 @@ export function fileDescriptorSet(files: readonly DescFile[]): Uint8Array {
     ordered.push(file.proto);
   };
   files.forEach(visit);
-  return toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: ordered }));
+  return ordered;
 }
 
 /**
- * The proto-loader package definition of the given files plus grpc.health.v1, built from the same
- * descriptors protoc-gen-es generated, so reflection describes exactly what the server speaks.
+ * A package definition for `@grpc/reflection` carrying the files exactly as protoc-gen-es embedded
+ * them. (proto-loader would rebuild them through protobufjs, which renames map entry types and so
+ * breaks clients such as grpcurl on grpc.health.v1.)
  */
 export function reflectionPackageDefinition(files: readonly DescFile[]): PackageDefinition {
-  const options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
-  return {
-    ...loadSync(healthProtoPath, options),
-    ...loadFileDescriptorSetFromBuffer(Buffer.from(fileDescriptorSet(files)), options),
-  };
+  const fileDescriptorProtos = withDependencies(files).map((proto) =>
+    Buffer.from(toBinary(FileDescriptorProtoSchema, proto)),
+  );
+  return { "polyrpc.descriptors": { format: "polyrpc descriptors", fileDescriptorProtos } as never };
 }
 
 /** Adds grpc.reflection.v1 and v1alpha to a grpc-js server. */
