@@ -21,3 +21,19 @@ if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
 fi
 
 pnpm install --frozen-lockfile
+
+# Go tools the tests run for real, pinned, built into .tools/bin (Go's module and build caches
+# make a second run instant).
+go_tools=(
+  "grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3"
+)
+mkdir -p .tools/bin
+for entry in "${go_tools[@]}"; do
+  read -r name module <<<"$entry"
+  stamp=".tools/bin/.${name}.version"
+  if [ ! -x ".tools/bin/${name}" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$module" ]; then
+    echo "building ${module}"
+    GOBIN="$PWD/.tools/bin" go install "$module"
+    echo "$module" >"$stamp"
+  fi
+done
