@@ -186,40 +186,30 @@ export function grpcServiceImplementation<S extends DescService>(
     if (typeof handler !== "function") throw new Error(`no handler for ${grpcMethodPath(method)}`);
     switch (method.methodKind) {
       case "unary":
-        handlers[method.localName] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-          const scope = openScope(call, method, options, () => {});
-          Promise.resolve()
-            .then(() => handler.call(impl, call.request, scope.ctx))
-            .then(
-              (response) => {
-                callback(null, response, scope.ctx.responseTrailer);
-                scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : Status.OK);
-              },
-              (err: unknown) => {
-                const status = statusOf(err, scope);
-                callback(status);
-                scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : status.code);
-              },
-            );
-        };
-        break;
       case "client_streaming":
         handlers[method.localName] = (
-          call: ServerReadableStream<unknown, unknown>,
+          call: ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown>,
           callback: sendUnaryData<unknown>,
         ) => {
           const scope = openScope(call, method, options, () => {});
+          const finish = (code: Status) => scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : code);
           Promise.resolve()
-            .then(() => handler.call(impl, incoming(call, scope.ctx.signal), scope.ctx))
+            .then(() => {
+              const input =
+                method.methodKind === "unary"
+                  ? (call as ServerUnaryCall<unknown, unknown>).request
+                  : incoming(call as ServerReadableStream<unknown, unknown>, scope.ctx.signal);
+              return handler.call(impl, input, scope.ctx);
+            })
             .then(
               (response) => {
                 callback(null, response, scope.ctx.responseTrailer);
-                scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : Status.OK);
+                finish(Status.OK);
               },
               (err: unknown) => {
                 const status = statusOf(err, scope);
                 callback(status);
-                scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : status.code);
+                finish(status.code);
               },
             );
         };

@@ -6,6 +6,7 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
   type ClientDuplexStream,
+  type ClientUnaryCall,
   type ClientReadableStream,
   type ClientWritableStream,
   type ServiceError,
@@ -65,14 +66,8 @@ function callOptions(options: CallOptions | undefined): GrpcCallOptions {
 }
 
 /** Wires trailers and cancellation to a call. */
-function attach(
-  call:
-    | ClientReadableStream<unknown>
-    | ClientWritableStream<unknown>
-    | ClientDuplexStream<unknown, unknown>
-    | { cancel(): void; on: ClientReadableStream<unknown>["on"] },
-  options: CallOptions | undefined,
-) {
+// ClientUnaryCall is grpc-js's base call type: every stream type extends it.
+function attach(call: ClientUnaryCall, options: CallOptions | undefined) {
   if (options?.onTrailer) {
     const onTrailer = options.onTrailer;
     call.on("status", (status: { metadata: Metadata }) => onTrailer(status.metadata));
@@ -149,62 +144,34 @@ export function createGrpcClient<S extends DescService>(
     const path = def.path;
     const ser = def.requestSerialize;
     const de = def.responseDeserialize;
+    const metadata = (opts?: CallOptions) => opts?.metadata ?? new Metadata();
     switch (method.methodKind) {
       case "unary":
-        methods[method.localName] = (request: unknown, opts?: CallOptions) =>
+      case "client_streaming":
+        methods[method.localName] = (input: unknown, opts?: CallOptions) =>
           new Promise((resolve, reject) => {
-            const call = channel.makeUnaryRequest(
-              path,
-              ser,
-              de,
-              request,
-              opts?.metadata ?? new Metadata(),
-              callOptions(opts),
-              (err: ServiceError | null, value?: unknown) => (err ? reject(err) : resolve(value)),
-            );
-            attach(call as never, opts);
+            const done = (err: ServiceError | null, value?: unknown) => (err ? reject(err) : resolve(value));
+            if (method.methodKind === "unary") {
+              const call = channel.makeUnaryRequest(path, ser, de, input, metadata(opts), callOptions(opts), done);
+              attach(call, opts);
+            } else {
+              const call = channel.makeClientStreamRequest(path, ser, de, metadata(opts), callOptions(opts), done);
+              attach(call, opts);
+              writeRequests(call, input as Source<unknown>).catch(reject);
+            }
           });
         break;
       case "server_streaming":
-        methods[method.localName] = (request: unknown, opts?: CallOptions) => {
-          const call = channel.makeServerStreamRequest(
-            path,
-            ser,
-            de,
-            request,
-            opts?.metadata ?? new Metadata(),
-            callOptions(opts),
-          );
-          attach(call, opts);
-          return responses(call);
-        };
-        break;
-      case "client_streaming":
-        methods[method.localName] = (requests: Source<unknown>, opts?: CallOptions) =>
-          new Promise((resolve, reject) => {
-            const call = channel.makeClientStreamRequest(
-              path,
-              ser,
-              de,
-              opts?.metadata ?? new Metadata(),
-              callOptions(opts),
-              (err: ServiceError | null, value?: unknown) => (err ? reject(err) : resolve(value)),
-            );
-            attach(call, opts);
-            writeRequests(call, requests).catch(reject);
-          });
-        break;
       case "bidi_streaming":
-        methods[method.localName] = (requests: Source<unknown>, opts?: CallOptions) => {
-          const call = channel.makeBidiStreamRequest(
-            path,
-            ser,
-            de,
-            opts?.metadata ?? new Metadata(),
-            callOptions(opts),
-          );
+        methods[method.localName] = (input: unknown, opts?: CallOptions) => {
+          if (method.methodKind === "server_streaming") {
+            const call = channel.makeServerStreamRequest(path, ser, de, input, metadata(opts), callOptions(opts));
+            attach(call, opts);
+            return responses(call);
+          }
+          const call = channel.makeBidiStreamRequest(path, ser, de, metadata(opts), callOptions(opts));
           attach(call, opts);
-          writeRequests(call, requests).catch(() => {});
+          writeRequests(call, input as Source<unknown>).catch(() => {});
           return responses(call);
         };
         break;
