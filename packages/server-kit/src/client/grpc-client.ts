@@ -79,14 +79,20 @@ function attach(call: ClientUnaryCall, options: CallOptions | undefined) {
   }
 }
 
-/** Reads a response stream; leaving the loop early cancels the call. */
+/**
+ * Reads a response stream; leaving the loop early cancels the call. When the call fails,
+ * `failure()` may name the cause the call's own error hides (a failed request source).
+ */
 async function* responses<T>(
   call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>,
+  failure: () => unknown = () => undefined,
 ): AsyncGenerator<T> {
   let finished = false;
   try {
     for await (const message of call) yield message as T;
     finished = true;
+  } catch (err) {
+    throw failure() ?? err;
   } finally {
     if (!finished) call.cancel();
   }
@@ -171,8 +177,10 @@ export function createGrpcClient<S extends DescService>(
           }
           const call = channel.makeBidiStreamRequest(path, ser, de, metadata(opts), callOptions(opts));
           attach(call, opts);
-          writeRequests(call, input as Source<unknown>).catch(() => {});
-          return responses(call);
+          // If the request source fails, the call is cancelled; report the source's error, not CANCELLED.
+          let sourceError: unknown;
+          writeRequests(call, input as Source<unknown>).catch((err: unknown) => (sourceError = err));
+          return responses(call, () => sourceError);
         };
         break;
     }

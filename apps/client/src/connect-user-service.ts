@@ -1,0 +1,38 @@
+import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
+import { UserService } from "@polyrpc/proto";
+import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { USER_SERVICE_CONFIG } from "./service-config.js";
+
+/** A typed UserService client: `client.methods.getUser(...)` and friends, plus `close()`. */
+export type UserServiceClient = GrpcClient<typeof UserService>;
+
+export interface ConnectOptions {
+  /** TLS or other channel credentials; plaintext when omitted. */
+  credentials?: ChannelCredentials;
+  /**
+   * Extra grpc-js channel options (keepalive, load balancing, ...). They are applied after the
+   * defaults, so passing `grpc.service_config` replaces USER_SERVICE_CONFIG.
+   */
+  channelOptions?: ChannelOptions;
+}
+
+/** The channel options every UserService channel starts from: retries on, USER_SERVICE_CONFIG. */
+export function userServiceChannelOptions(extra: ChannelOptions = {}): ChannelOptions {
+  return {
+    "grpc.enable_retries": 1,
+    "grpc.service_config": JSON.stringify(USER_SERVICE_CONFIG),
+    ...extra,
+  };
+}
+
+/**
+ * Opens a channel to a UserService at `target` (`host:port`, or any grpc-js target such as
+ * `dns:///users.example:50051`). The channel connects lazily on the first call and retries the
+ * idempotent reads on UNAVAILABLE (see USER_SERVICE_CONFIG). Call `close()` when done.
+ */
+export function connectUserService(target: string, options: ConnectOptions = {}): UserServiceClient {
+  return createGrpcClient(UserService, target, {
+    credentials: options.credentials,
+    channelOptions: userServiceChannelOptions(options.channelOptions),
+  });
+}

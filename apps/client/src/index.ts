@@ -1,0 +1,17 @@
+export {
+  connectUserService,
+  userServiceChannelOptions,
+  type ConnectOptions,
+  type UserServiceClient,
+} from "./connect-user-service.js";
+export { errorInfo, hasStatus, statusName, type ErrorInfo } from "./error-info.js";
+export { isServiceError, type CallOptions } from "@polyrpc/server-kit/client";
+export {
+  listUsersPage,
+  listUsersPages,
+  nextPageTokenOf,
+  NEXT_PAGE_TOKEN_KEY,
+  type PageRequest,
+  type UsersPage,
+} from "./list-users-page.js";
+export { READ_RETRY_POLICY, USER_SERVICE_CONFIG } from "./service-config.js";

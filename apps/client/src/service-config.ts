@@ -1,0 +1,38 @@
+import type { RetryPolicy, ServiceConfig } from "@grpc/grpc-js";
+import { UserService } from "@polyrpc/proto";
+
+/**
+ * How the idempotent reads are retried: up to 4 attempts in all, backing off 0.1 s, 0.2 s, 0.4 s
+ * (each randomised by grpc-js, capped at 1 s), and only when the call failed with UNAVAILABLE,
+ * the one status that says "nothing happened, try again".
+ */
+export const READ_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
+  maxAttempts: 4,
+  initialBackoff: "0.1s",
+  maxBackoff: "1s",
+  backoffMultiplier: 2,
+  retryableStatusCodes: ["UNAVAILABLE"],
+});
+
+const service = UserService.typeName;
+
+/**
+ * The gRPC service config (gRFC A6) a UserService channel is created with. GetUser and ListUsers
+ * are reads, so repeating them is harmless and they retry on UNAVAILABLE. The writes (CreateUser,
+ * UpdateUser, DeleteUser, CreateUsers) and Chat have no retry policy: a write that failed with
+ * UNAVAILABLE may still have been applied, and repeating it could create a user twice or turn a
+ * successful delete into NOT_FOUND. grpc-js still retries transparently when a call never left the
+ * client, which is safe for every method.
+ */
+export const USER_SERVICE_CONFIG: Readonly<ServiceConfig> = Object.freeze({
+  loadBalancingConfig: [],
+  methodConfig: [
+    {
+      name: [
+        { service, method: UserService.method.getUser.name },
+        { service, method: UserService.method.listUsers.name },
+      ],
+      retryPolicy: READ_RETRY_POLICY,
+    },
+  ],
+});
