@@ -3,7 +3,7 @@ import type { DescFile } from "@bufbuild/protobuf";
 import { ActiveCalls } from "./active-calls.js";
 import type { ServerEnv } from "./config.js";
 import type { GrpcService } from "./grpc-service.js";
-import { Health } from "./health.js";
+import { Health, HEALTH_SERVICE_NAME } from "./health.js";
 import type { Logger } from "./logger.js";
 import { addReflection } from "./reflection.js";
 
@@ -120,7 +120,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     server.addService(definition, implementation);
   }
   health.addToServer(server);
-  addReflection(server, files);
+  addReflection(server, files, [...services.map((s) => s.descriptor.typeName), HEALTH_SERVICE_NAME]);
 
   const boundPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>

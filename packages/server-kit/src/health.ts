@@ -1,6 +1,9 @@
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import type { Server } from "@grpc/grpc-js";
 
+/** The fully-qualified name of the health service. */
+export const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
+
 /**
  * grpc.health.v1 (Check and Watch) for a server: the overall status ("") and one status per
  * service name, all SERVING until `setServing(false)`.

@@ -33,7 +33,7 @@ export {
   type MethodImpl,
   type ServiceImpl,
 } from "./grpc-service.js";
-export { Health } from "./health.js";
+export { Health, HEALTH_SERVICE_NAME } from "./health.js";
 export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
 export { addReflection, reflectionPackageDefinition } from "./reflection.js";
 export { INTERNAL_ERROR_MESSAGE, RpcStatusError, toRpcStatus } from "./rpc-status.js";

@@ -30,7 +30,10 @@ export function reflectionPackageDefinition(files: readonly DescFile[]): Package
   return { "polyrpc.descriptors": { format: "polyrpc descriptors", fileDescriptorProtos } as never };
 }
 
-/** Adds grpc.reflection.v1 and v1alpha to a grpc-js server. */
-export function addReflection(server: Server, files: readonly DescFile[]): void {
-  new ReflectionService(reflectionPackageDefinition(files)).addToServer(server);
+/**
+ * Adds grpc.reflection.v1 and v1alpha to a grpc-js server. Only `services` are listed; `files` may
+ * describe more (every polyrpc API), but a client is told only of what this server serves.
+ */
+export function addReflection(server: Server, files: readonly DescFile[], services: readonly string[]): void {
+  new ReflectionService(reflectionPackageDefinition(files), { services: [...services] }).addToServer(server);
 }
