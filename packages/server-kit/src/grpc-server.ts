@@ -1,4 +1,4 @@
-import { Metadata, Server, ServerCredentials, status as Status, type ChannelOptions } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import type { DescFile } from "@bufbuild/protobuf";
 import { ActiveCalls } from "./active-calls.js";
 import type { ServerEnv } from "./config.js";
@@ -6,6 +6,7 @@ import type { GrpcService } from "./grpc-service.js";
 import { Health, HEALTH_SERVICE_NAME } from "./health.js";
 import type { Logger } from "./logger.js";
 import { addReflection } from "./reflection.js";
+import { drain } from "./shutdown.js";
 
 /** Limits and timings of a server; every field has a default in serverEnvSchema. */
 export type ServerLimits = Pick<
@@ -33,9 +34,6 @@ export interface GrpcServerOptions {
   log: Logger;
 }
 
-/** The message streams receive when the server ends them during shutdown. */
-export const SHUTDOWN_MESSAGE = "server is shutting down; reconnect to resume";
-
 /** grpc-js channel options for a server's limits. */
 export function grpcServerOptions(limits: ServerLimits): ChannelOptions {
   return {
@@ -49,11 +47,10 @@ export function grpcServerOptions(limits: ServerLimits): ChannelOptions {
   };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
-
 /** A running grpc-js server with health, reflection and graceful shutdown. */
 export class GrpcServerHandle {
   private shutdownPromise: Promise<void> | undefined;
+  private closedPromise: Promise<void> | undefined;
 
   constructor(
     readonly server: Server,
@@ -70,42 +67,25 @@ export class GrpcServerHandle {
   }
 
   /**
-   * Drains and stops the server: health turns NOT_SERVING (and the server keeps answering for
-   * SHUTDOWN_DELAY_MS so health checkers see it), new calls are refused, unary calls run
-   * to completion, streams still open after SHUTDOWN_DRAIN_MS end with UNAVAILABLE, and whatever
-   * is left at SHUTDOWN_TIMEOUT_MS is cut. Resolves when the server is closed. Idempotent.
+   * Drains and stops the server (see `drain` in shutdown.ts). Resolves when the server is closed.
+   * Idempotent.
    */
   shutdown(): Promise<void> {
-    this.shutdownPromise ??= this.drain();
+    this.shutdownPromise ??= drain(
+      {
+        setNotServing: () => this.health.setServing(false),
+        stopAccepting: () => {
+          // Closes the listeners and sends GOAWAY; tryShutdown's callback fires once all is closed.
+          this.closedPromise = new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+        },
+        closed: () => this.closedPromise ?? Promise.resolve(),
+        forceClose: () => this.server.forceShutdown(),
+      },
+      this.activeCalls,
+      this.limits,
+      this.log,
+    );
     return this.shutdownPromise;
-  }
-
-  private async drain(): Promise<void> {
-    const { SHUTDOWN_DELAY_MS: delayMs, SHUTDOWN_DRAIN_MS: drainMs, SHUTDOWN_TIMEOUT_MS: timeoutMs } = this.limits;
-    const started = Date.now();
-    this.health.setServing(false);
-    this.log.info({ activeCalls: this.activeCalls.size, delayMs, drainMs, timeoutMs }, "shutting down");
-    if (delayMs > 0) await sleep(delayMs);
-    // Closes the listeners and sends GOAWAY: calls already running go on, new ones are refused.
-    const closed = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-
-    await Promise.race([this.activeCalls.whenIdle(), sleep(drainMs)]);
-    const ended = this.activeCalls.endStreams({
-      code: Status.UNAVAILABLE,
-      details: SHUTDOWN_MESSAGE,
-      metadata: new Metadata(),
-    });
-    if (ended > 0) this.log.info({ streams: ended }, "ended streams at the drain deadline");
-
-    const left = Math.max(0, timeoutMs - (Date.now() - started));
-    await Promise.race([this.activeCalls.whenIdle(), sleep(left)]);
-    // Every tracked call has sent its status; give the connections a moment to flush it, then cut
-    // what remains (health Watch and reflection streams are not waited for).
-    await Promise.race([closed, sleep(Math.min(1000, Math.max(0, timeoutMs - (Date.now() - started))))]);
-    if (this.activeCalls.size > 0)
-      this.log.warn({ activeCalls: this.activeCalls.size }, "cutting calls at the shutdown timeout");
-    this.server.forceShutdown();
-    this.log.info({ ms: Date.now() - started }, "server stopped");
   }
 }
 

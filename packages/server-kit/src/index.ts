@@ -19,7 +19,6 @@ export {
   exitOnSignals,
   grpcServerOptions,
   GrpcServerHandle,
-  SHUTDOWN_MESSAGE,
   startGrpcServer,
   type GrpcServerOptions,
   type ServerLimits,
@@ -36,4 +35,5 @@ export {
 export { Health, HEALTH_SERVICE_NAME } from "./health.js";
 export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
 export { addReflection, reflectionPackageDefinition } from "./reflection.js";
+export { drain, SHUTDOWN_MESSAGE, type Drainable, type ShutdownTimings } from "./shutdown.js";
 export { INTERNAL_ERROR_MESSAGE, RpcStatusError, toRpcStatus } from "./rpc-status.js";

@@ -1,0 +1,104 @@
+import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import type { ActiveCalls } from "../active-calls.js";
+import type { Logger } from "../logger.js";
+import { toRpcStatus } from "../rpc-status.js";
+
+/** Turns whatever a handler threw into a ConnectError, through the kit's one mapping (rpc-status.ts). */
+export function toConnectError(err: unknown, log: Logger, method: string): ConnectError {
+  if (err instanceof ConnectError) return err;
+  const status = toRpcStatus(err, log, method);
+  // gRPC status codes and connect Codes share their numbers.
+  return new ConnectError(status.details, status.code as number as Code);
+}
+
+/** The gRPC spelling of a code (`NOT_FOUND`), as the grpc-js side logs it. */
+function grpcCodeName(code: Code): string {
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
+async function* mapErrors<T>(messages: AsyncIterable<T>, log: Logger, method: string): AsyncGenerator<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    throw toConnectError(err, log, method);
+  }
+}
+
+/** Maps domain errors to codes, for unary results and for errors thrown while streaming. */
+export function errorInterceptor(log: Logger): Interceptor {
+  return (next) => async (req) => {
+    const method = `/${req.service.typeName}/${req.method.name}`;
+    try {
+      const res = await next(req);
+      return res.stream ? { ...res, message: mapErrors(res.message, log, method) } : res;
+    } catch (err) {
+      throw toConnectError(err, log, method);
+    }
+  };
+}
+
+/**
+ * Registers every call of `services` for graceful shutdown. Streaming responses can be ended from
+ * outside: the stream stops pulling from the handler (whose generator then runs its `finally`)
+ * and the client receives the given status.
+ */
+export function trackingInterceptor(calls: ActiveCalls, services: ReadonlySet<string>, log: Logger): Interceptor {
+  return (next) => async (req) => {
+    if (!services.has(req.service.typeName)) return next(req);
+    const started = process.hrtime.bigint();
+    const method = `/${req.service.typeName}/${req.method.name}`;
+    let ender: (error: ConnectError) => void = () => {};
+    const ended = new Promise<never>((_, reject) => (ender = reject));
+    ended.catch(() => {});
+    const untrack = calls.track({
+      streaming: req.method.methodKind === "server_streaming" || req.method.methodKind === "bidi_streaming",
+      end: (status) => ender(new ConnectError(status.details, status.code as number as Code)),
+    });
+    /** `code` is undefined for OK, which connect's Code has no member for. */
+    const finish = (code: Code | undefined) => {
+      untrack();
+      const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e3) / 1e3;
+      if (code === undefined || code === Code.Canceled)
+        log.debug({ method, code: code ? "CANCELLED" : "OK", ms }, "call finished");
+      else log.info({ method, code: grpcCodeName(code), ms }, "call failed");
+    };
+    let res;
+    try {
+      res = await next(req);
+    } catch (err) {
+      finish(err instanceof ConnectError ? err.code : Code.Internal);
+      throw err;
+    }
+    if (!res.stream) {
+      finish(undefined);
+      return res;
+    }
+    const stream = res as StreamResponse;
+    return { ...stream, message: endable(stream.message, ended, finish, req.signal) } as typeof res;
+  };
+}
+
+async function* endable<T>(
+  messages: AsyncIterable<T>,
+  ended: Promise<never>,
+  finish: (code: Code | undefined) => void,
+  signal: AbortSignal,
+): AsyncGenerator<T> {
+  const iterator = messages[Symbol.asyncIterator]();
+  let code: Code | undefined;
+  try {
+    while (true) {
+      const next = await Promise.race([iterator.next(), ended]);
+      if (next.done) return;
+      yield next.value;
+    }
+  } catch (err) {
+    code = err instanceof ConnectError ? err.code : Code.Internal;
+    throw err;
+  } finally {
+    if (signal.aborted && code === undefined) code = Code.Canceled;
+    // Stops the handler's generator too, so that it releases what it holds.
+    void iterator.return?.();
+    finish(code);
+  }
+}

@@ -1,0 +1,200 @@
+import { createServer as createHttp1Server, type IncomingMessage, type ServerResponse } from "node:http";
+import {
+  constants as http2Constants,
+  createServer as createHttp2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from "node:http2";
+import { createServer as createNetServer, type Socket } from "node:net";
+import type { DescFile, DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { healthV1 } from "@polyrpc/proto";
+import { ActiveCalls } from "../active-calls.js";
+import type { ServerLimits } from "../grpc-server.js";
+import type { Logger } from "../logger.js";
+import { drain } from "../shutdown.js";
+import { ConnectHealth } from "./connect-health.js";
+import { errorInterceptor, trackingInterceptor } from "./connect-interceptors.js";
+import { addConnectReflection } from "./connect-reflection.js";
+import { applyCors } from "./cors.js";
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+export interface ConnectServerOptions {
+  host: string;
+  /** 0 picks a free port; `ConnectServerHandle.port` tells which. */
+  port: number;
+  /** The services this server implements, registered by `routes`. */
+  services: readonly DescService[];
+  routes: (router: ConnectRouter) => void;
+  /** The generated files the services come from, for reflection. */
+  files: readonly DescFile[];
+  limits: ServerLimits;
+  log: Logger;
+  /** Browser origins allowed by CORS ("*" for any); none by default. */
+  corsOrigins?: readonly string[];
+  /** Answers requests that are not RPCs (a web page, say); 404 when omitted. */
+  fallback?: (req: Req, res: Res) => void;
+}
+
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
+
+/**
+ * A connect-node server speaking gRPC, gRPC-Web and Connect on one plaintext port: HTTP/2 (h2c,
+ * what gRPC clients use) and HTTP/1.1 (what browsers use without TLS) are told apart by the
+ * connection's first bytes. It serves grpc.health.v1 and grpc.reflection (v1, v1alpha), maps
+ * domain errors to codes, enforces message, stream and connection-age limits, and drains on
+ * shutdown like the grpc-js server.
+ */
+export class ConnectServerHandle {
+  private shutdownPromise: Promise<void> | undefined;
+
+  constructor(
+    readonly port: number,
+    readonly health: ConnectHealth,
+    readonly activeCalls: ActiveCalls,
+    private readonly stop: {
+      stopAccepting(): void;
+      closed(): Promise<void>;
+      forceClose(): void;
+    },
+    private readonly limits: ServerLimits,
+    private readonly log: Logger,
+  ) {}
+
+  /** `host:port` clients on this machine can dial. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** `http://host:port`, the base URL connect transports take. */
+  get baseUrl(): string {
+    return `http://${this.address}`;
+  }
+
+  /** Drains and stops the server (see `drain`). Idempotent. */
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= drain(
+      { setNotServing: () => this.health.setServing(false), ...this.stop },
+      this.activeCalls,
+      this.limits,
+      this.log,
+    );
+    return this.shutdownPromise;
+  }
+}
+
+export async function startConnectServer(options: ConnectServerOptions): Promise<ConnectServerHandle> {
+  const { limits, log } = options;
+  const serviceNames = options.services.map((s) => s.typeName);
+  const health = new ConnectHealth(serviceNames);
+  const activeCalls = new ActiveCalls();
+
+  const handler = connectNodeAdapter({
+    routes: (router) => {
+      options.routes(router);
+      router.service(healthV1.Health, health.implementation());
+      addConnectReflection(router, options.files, [...serviceNames, healthV1.Health.typeName]);
+    },
+    // The first interceptor is the outermost: tracking sees the codes the error mapping chose.
+    interceptors: [trackingInterceptor(activeCalls, new Set(serviceNames), log), errorInterceptor(log)],
+    readMaxBytes: limits.MAX_RECEIVE_MESSAGE_BYTES,
+    writeMaxBytes: limits.MAX_SEND_MESSAGE_BYTES,
+    fallback: (req, res) => {
+      if (options.fallback) options.fallback(req, res as unknown as Res);
+      else (res as unknown as Res).writeHead(404).end();
+    },
+  });
+  const corsOrigins = options.corsOrigins ?? [];
+  const serve = (req: Req, res: Res) => {
+    if (applyCors(corsOrigins, req, res)) return;
+    handler(req, res);
+  };
+
+  const http2Server = createHttp2Server({ settings: { maxConcurrentStreams: limits.MAX_CONCURRENT_STREAMS } }, serve);
+  const http1Server = createHttp1Server(serve);
+  const sessions = new Set<Http2Session>();
+  const sockets = new Set<Socket>();
+  http2Server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    manageSession(session, limits);
+  });
+
+  const netServer = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.once("readable", () => {
+      const head: Buffer | null = socket.read(HTTP2_PREFACE.length) ?? socket.read();
+      if (head === null) return socket.destroy();
+      socket.unshift(head);
+      const target = head.equals(HTTP2_PREFACE.subarray(0, head.length)) ? http2Server : http1Server;
+      target.emit("connection", socket);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    netServer.once("error", reject);
+    netServer.listen(options.port, options.host, () => resolve());
+  });
+  const address = netServer.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  log.info({ host: options.host, port, services: serviceNames }, "Connect server listening (gRPC, gRPC-Web, Connect)");
+
+  let closedPromise: Promise<void> = Promise.resolve();
+  return new ConnectServerHandle(
+    port,
+    health,
+    activeCalls,
+    {
+      stopAccepting() {
+        closedPromise = new Promise((resolve) => netServer.close(() => resolve()));
+        for (const session of sessions) session.close();
+        http1Server.closeIdleConnections();
+        // HTTP/1.1 connections close after their current response.
+        http1Server.on("request", (_req, res) => res.setHeader("Connection", "close"));
+      },
+      closed: () => closedPromise,
+      forceClose() {
+        for (const session of sessions) session.destroy();
+        for (const socket of sockets) socket.destroy();
+      },
+    },
+    limits,
+    log,
+  );
+}
+
+/**
+ * What grpc-js does for its own connections, done for connect-node's: GOAWAY after the maximum
+ * connection age (so channels rebalance), a hard close after the grace period, and keepalive pings
+ * that close a connection whose peer stopped answering.
+ */
+function manageSession(session: Http2Session, limits: ServerLimits): void {
+  const timers: NodeJS.Timeout[] = [];
+  // ±10% jitter, as gRPC recommends, so a fleet's connections do not all recycle at once.
+  const age = limits.MAX_CONNECTION_AGE_MS * (0.9 + Math.random() * 0.2);
+  timers.push(
+    setTimeout(() => {
+      session.close();
+      timers.push(setTimeout(() => session.destroy(), limits.MAX_CONNECTION_AGE_GRACE_MS).unref());
+    }, age).unref(),
+  );
+  timers.push(
+    setInterval(() => {
+      if (session.closed || session.destroyed) return;
+      const deadline = setTimeout(
+        () => session.destroy(new Error("keepalive timeout"), http2Constants.NGHTTP2_PROTOCOL_ERROR),
+        limits.KEEPALIVE_TIMEOUT_MS,
+      ).unref();
+      try {
+        session.ping(() => clearTimeout(deadline));
+      } catch {
+        clearTimeout(deadline);
+      }
+    }, limits.KEEPALIVE_TIME_MS).unref(),
+  );
+  session.once("close", () => timers.forEach((t) => clearTimeout(t)));
+}

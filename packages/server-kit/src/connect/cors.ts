@@ -1,0 +1,39 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { cors as connectCors } from "@connectrpc/connect";
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+/**
+ * CORS for browser clients of gRPC-Web and Connect, for the configured origins only ("*" allows
+ * any). Returns true when it answered the request itself (a preflight).
+ */
+export function applyCors(allowedOrigins: readonly string[], req: Req, res: Res): boolean {
+  const origin = req.headers.origin;
+  if (!origin || allowedOrigins.length === 0) return false;
+  const allowed = allowedOrigins.includes("*") || allowedOrigins.includes(origin);
+  if (!allowed) {
+    // Not an allowed origin: no CORS headers, so the browser blocks the response; a preflight
+    // gets a plain 403.
+    if (req.method === "OPTIONS") {
+      res.writeHead(403).end();
+      return true;
+    }
+    return false;
+  }
+  res.setHeader("Access-Control-Allow-Origin", origin);
+  res.setHeader("Vary", "Origin");
+  res.setHeader("Access-Control-Expose-Headers", connectCors.exposedHeaders.join(", "));
+  if (req.method === "OPTIONS") {
+    res.setHeader("Access-Control-Allow-Methods", connectCors.allowedMethods.join(", "));
+    res.setHeader(
+      "Access-Control-Allow-Headers",
+      [...connectCors.allowedHeaders, "Authorization", "Traceparent"].join(", "),
+    );
+    res.setHeader("Access-Control-Max-Age", "7200");
+    res.writeHead(204).end();
+    return true;
+  }
+  return false;
+}
