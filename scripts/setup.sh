@@ -6,6 +6,19 @@ cd "$(dirname "$0")/.."
 
 pnpm_version=$(node -p 'require("./package.json").packageManager.split("@")[1]')
 
+# Debian packages: a C++ toolchain for better-sqlite3, Chromium for the browser tests.
+debs=(git make g++ python3 chromium)
+missing=()
+for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
 # pnpm through corepack, at the version pinned in package.json. Corepack's built-in signing keys
 # lag behind the registry's, so its integrity check is turned off; the version stays pinned.
 if [ "$(pnpm --version 2>/dev/null || true)" != "$pnpm_version" ]; then
