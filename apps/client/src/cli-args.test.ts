@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_TARGET, DEFAULT_TIMEOUT_MS, parseCliArgs, UsageError } from "./cli-args.js";
+import {
+  DEFAULT_CHAT_TARGET,
+  DEFAULT_TARGET,
+  DEFAULT_TIMEOUT_MS,
+  isChatCommand,
+  parseCliArgs,
+  UsageError,
+} from "./cli-args.js";
 
 function command(argv: string[]) {
   const args = parseCliArgs(argv);
@@ -21,9 +28,39 @@ describe("parseCliArgs", () => {
   it("uses the defaults when no global option is given", () => {
     expect(parseCliArgs(["demo"])).toEqual({
       kind: "run",
-      global: { target: DEFAULT_TARGET, timeoutMs: DEFAULT_TIMEOUT_MS, json: false },
+      global: { target: DEFAULT_TARGET, chatTarget: DEFAULT_CHAT_TARGET, timeoutMs: DEFAULT_TIMEOUT_MS, json: false },
       command: { name: "demo" },
     });
+  });
+
+  it("takes the chat target from POLYRPC_CHAT_TARGET, and --chat-target over it, apart from --target", () => {
+    const env = { POLYRPC_TARGET: "users:7000", POLYRPC_CHAT_TARGET: "chat:7001" };
+    expect(parseCliArgs(["chat", "history", "lobby"], env)).toMatchObject({
+      global: { target: "users:7000", chatTarget: "chat:7001" },
+    });
+    expect(parseCliArgs(["--chat-target", "10.0.0.2:50052", "chat", "history", "lobby"], env)).toMatchObject({
+      global: { target: "users:7000", chatTarget: "10.0.0.2:50052" },
+    });
+    expect(parseCliArgs(["chat", "history", "lobby", "--chat-target=c:1", "--target", "u:2"])).toMatchObject({
+      global: { target: "u:2", chatTarget: "c:1" },
+    });
+    expect(parseCliArgs(["chat", "history", "lobby"], { POLYRPC_CHAT_TARGET: "" })).toMatchObject({
+      global: { chatTarget: DEFAULT_CHAT_TARGET },
+    });
+  });
+
+  it("gives chat join and chat subscribe no deadline unless --timeout is given, and the rest the default", () => {
+    const timeout = (argv: string[]) => {
+      const args = parseCliArgs(argv);
+      return args.kind === "run" ? args.global.timeoutMs : undefined;
+    };
+    expect(timeout(["chat", "join", "lobby", "--user", "u-1"])).toBe(0);
+    expect(timeout(["chat", "subscribe", "lobby"])).toBe(0);
+    expect(timeout(["chat", "join", "lobby", "--user", "u-1", "--timeout", "9000"])).toBe(9000);
+    expect(timeout(["chat", "subscribe", "lobby", "--count", "2", "--timeout", "100"])).toBe(100);
+    expect(timeout(["chat", "send", "lobby", "--user", "u-1", "hi"])).toBe(DEFAULT_TIMEOUT_MS);
+    expect(timeout(["chat", "history", "lobby"])).toBe(DEFAULT_TIMEOUT_MS);
+    expect(timeout(["echo"])).toBe(DEFAULT_TIMEOUT_MS);
   });
 
   it("takes the target from POLYRPC_TARGET, and --target over it", () => {
@@ -83,9 +120,65 @@ describe("parseCliArgs", () => {
       count: 5,
       prefix: "load",
     });
-    expect(command(["chat"])).toEqual({ name: "chat", userId: "cli" });
-    expect(command(["chat", "--user-id", "u-9"])).toEqual({ name: "chat", userId: "u-9" });
+    expect(command(["echo"])).toEqual({ name: "echo", userId: "cli" });
+    expect(command(["echo", "--user-id", "u-9"])).toEqual({ name: "echo", userId: "u-9" });
     expect(command(["demo"])).toEqual({ name: "demo" });
+  });
+
+  it("parses every chat subcommand", () => {
+    expect(command(["chat", "join", "lobby", "--user", "u-1"])).toEqual({
+      name: "chat join",
+      room: "lobby",
+      userId: "u-1",
+    });
+    expect(command(["chat", "join", "lobby", "--user", "u-1", "--after", "0"])).toEqual({
+      name: "chat join",
+      room: "lobby",
+      userId: "u-1",
+      afterSequence: 0n,
+    });
+    expect(command(["chat", "send", "lobby", "--user", "u-1", "hello"])).toEqual({
+      name: "chat send",
+      room: "lobby",
+      userId: "u-1",
+      text: "hello",
+    });
+    expect(command(["chat", "send", "--user", "u-1", "lobby", "hello,", "  world"])).toEqual({
+      name: "chat send",
+      room: "lobby",
+      userId: "u-1",
+      text: "hello,   world",
+    });
+    expect(command(["chat", "send", "lobby", "--user", "u-1", ""])).toMatchObject({ text: "" });
+    expect(command(["chat", "send", "lobby", "--user", "u-1", "--", "--not-a-flag"])).toMatchObject({
+      text: "--not-a-flag",
+    });
+    expect(command(["chat", "subscribe", "lobby"])).toEqual({ name: "chat subscribe", room: "lobby", userId: "" });
+    expect(command(["chat", "subscribe", "lobby", "--user", "u-1", "--after", "12", "--count", "3"])).toEqual({
+      name: "chat subscribe",
+      room: "lobby",
+      userId: "u-1",
+      afterSequence: 12n,
+      count: 3,
+    });
+    expect(command(["chat", "history", "lobby"])).toEqual({ name: "chat history", room: "lobby" });
+    expect(command(["chat", "history", "lobby", "--before", "18446744073709551615", "--limit", "2"])).toEqual({
+      name: "chat history",
+      room: "lobby",
+      beforeSequence: 2n ** 64n - 1n,
+      limit: 2,
+    });
+    expect(command(["chat", "history", "lobby", "--after", "7"])).toEqual({
+      name: "chat history",
+      room: "lobby",
+      afterSequence: 7n,
+    });
+  });
+
+  it("tells the chat commands from the UserService ones", () => {
+    expect(isChatCommand(command(["chat", "history", "lobby"]))).toBe(true);
+    expect(isChatCommand(command(["echo"]))).toBe(false);
+    expect(isChatCommand(command(["get", "u-1"]))).toBe(false);
   });
 
   it("takes an id that starts with a dash after --", () => {
@@ -116,6 +209,27 @@ describe("parseCliArgs", () => {
     [["demo", "--timeout", "soon"], /--timeout must be an integer/],
     [["demo", "--target", ""], /--target must not be empty/],
     [["demo", "--json=yes"], /does not take an argument/],
+    [["chat"], /chat needs a subcommand: join, send, subscribe, history/],
+    [["chat", "talk"], /unknown chat subcommand "talk"/],
+    [["chat join"], /unknown command "chat join"/],
+    [["chat", "join"], /chat join needs a non-empty <room>/],
+    [["chat", "join", "", "--user", "u-1"], /chat join needs a non-empty <room>/],
+    [["chat", "join", "lobby"], /chat join needs --user/],
+    [["chat", "join", "lobby", "--user", ""], /chat join needs --user/],
+    [["chat", "join", "lobby", "extra", "--user", "u-1"], /chat join takes <room>, got "lobby extra"/],
+    [["chat", "join", "lobby", "--user", "u-1", "--count", "2"], /chat join does not take --count/],
+    [["chat", "join", "lobby", "--user", "u-1", "--after", "-1"], /--after/],
+    [["chat", "join", "lobby", "--user", "u-1", "--after", "x"], /--after must be a sequence number/],
+    [["chat", "join", "lobby", "--user", "u-1", "--after", "18446744073709551616"], /--after must be a sequence/],
+    [["chat", "send", "lobby", "--user", "u-1"], /chat send takes <room> <text...>/],
+    [["chat", "send", "lobby", "hi"], /chat send needs --user/],
+    [["chat", "send", "lobby", "--user", "u-1", "--after", "1", "hi"], /chat send does not take --after/],
+    [["chat", "subscribe", "lobby", "--count", "0"], /--count must be an integer from 1/],
+    [["chat", "history", "lobby", "--before", "3", "--after", "1"], /takes --before or --after, not both/],
+    [["chat", "history", "lobby", "--limit", "0"], /--limit must be an integer from 1 to 4294967295/],
+    [["chat", "history", "lobby", "--user", "u-1"], /chat history does not take --user/],
+    [["chat", "history", "lobby", "--chat-target", ""], /--chat-target must not be empty/],
+    [["echo", "--user", "u-1"], /echo does not take --user/],
   ])("rejects %j with a usage error", (argv, message) => {
     expect(usageError(argv as string[])).toMatch(message);
   });

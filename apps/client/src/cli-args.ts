@@ -1,32 +1,57 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
-/** The target the CLI dials when neither `--target` nor POLYRPC_TARGET says otherwise. */
+/** The UserService the CLI dials when neither `--target` nor POLYRPC_TARGET says otherwise. */
 export const DEFAULT_TARGET = "localhost:50051";
-/** Default deadline of each call, in milliseconds. */
+/** The ChatService the chat commands dial when neither `--chat-target` nor POLYRPC_CHAT_TARGET says otherwise. */
+export const DEFAULT_CHAT_TARGET = "localhost:50052";
+/** Default deadline of each call, in milliseconds (not of `chat join` and `chat subscribe`). */
 export const DEFAULT_TIMEOUT_MS = 5000;
 /** Most users CreateUsers accepts in one call. */
 export const MAX_CREATE_MANY = 1000;
 
+const MAX_UINT32 = 2 ** 32 - 1;
+const MAX_UINT64 = 2n ** 64n - 1n;
+
 /** What every subcommand shares. */
 export interface GlobalOptions {
+  /** The UserService, for every command but the chat ones. */
   target: string;
+  /** The ChatService, for the `chat` commands. */
+  chatTarget: string;
   /** Deadline of each call in milliseconds; 0 means no deadline. */
   timeoutMs: number;
   json: boolean;
 }
 
-/** One subcommand with its arguments, checked and typed. */
-export type Command =
+/** A subcommand that calls the UserService, with its arguments checked and typed. */
+export type UserCommand =
   | { name: "get"; id: string }
   | { name: "create"; username: string; email: string; password: string }
   | { name: "update"; id: string; username?: string; email?: string }
   | { name: "delete"; id: string }
   | { name: "list"; pageSize: number; pageToken: string }
   | { name: "create-many"; count?: number; prefix?: string }
-  | { name: "chat"; userId: string }
+  | { name: "echo"; userId: string }
   | { name: "demo" };
 
+/** A `chat` subcommand, which calls the ChatService. */
+export type ChatCommand =
+  | { name: "chat join"; room: string; userId: string; afterSequence?: bigint }
+  | { name: "chat send"; room: string; userId: string; text: string }
+  /** `userId` "" watches without being announced; `count` ends the stream after that many messages. */
+  | { name: "chat subscribe"; room: string; userId: string; afterSequence?: bigint; count?: number }
+  /** At most one of `beforeSequence` and `afterSequence`; neither reads the latest messages. */
+  | { name: "chat history"; room: string; beforeSequence?: bigint; afterSequence?: bigint; limit?: number };
+
+/** One subcommand with its arguments, checked and typed. */
+export type Command = UserCommand | ChatCommand;
+
 export type CommandName = Command["name"];
+
+/** True for the commands that call the ChatService (at `chatTarget`) rather than the UserService. */
+export function isChatCommand(command: Command): command is ChatCommand {
+  return command.name.startsWith("chat ");
+}
 
 /** The outcome of parsing: run a command, or print the help. */
 export type CliArgs = { kind: "help" } | { kind: "run"; global: GlobalOptions; command: Command };
@@ -39,6 +64,7 @@ export class UsageError extends Error {
 /** The environment variables the CLI reads (passed in, so that parsing stays pure). */
 export interface CliEnv {
   POLYRPC_TARGET?: string | undefined;
+  POLYRPC_CHAT_TARGET?: string | undefined;
 }
 
 export const USAGE = `Usage: polyrpc [global options] <command> [arguments]
@@ -52,12 +78,24 @@ Commands:
   create-many [--count N [--prefix P]]              CreateUsers (client stream): JSON lines
                                                     {"username","email","password"} from stdin,
                                                     or N generated users named <P>-<i>
-  chat [--user-id ID]                               Chat (bidi): sends each stdin line, prints echoes
+  echo [--user-id ID]                               UserService.Chat (bidi): echoes each stdin line
   demo                                              Runs every call pattern and checks the answers
+
+Chat commands (ChatService at --chat-target):
+  chat join <room> --user ID [--after N]            Chat (bidi): prints the room's messages and
+                                                    presence, sends each stdin line; ends with stdin
+  chat send <room> --user ID <text...>              SendMessage: prints the stored message
+  chat subscribe <room> [--user ID] [--after N]     Subscribe (server stream): prints messages and
+                [--count N]                         presence; --count N stops after N messages
+  chat history <room> [--before N | --after N]      GetHistory: the latest messages, or those before
+                [--limit N]                         or after sequence N (--limit: server default 50)
 
 Global options:
   --target host:port   UserService address (default: $POLYRPC_TARGET or ${DEFAULT_TARGET})
-  --timeout ms         deadline of each call (default: ${DEFAULT_TIMEOUT_MS}; 0 = none)
+  --chat-target host:port
+                       ChatService address (default: $POLYRPC_CHAT_TARGET or ${DEFAULT_CHAT_TARGET})
+  --timeout ms         deadline of each call (default: ${DEFAULT_TIMEOUT_MS}, but none for chat join and
+                       chat subscribe; 0 = none)
   --json               one JSON object per line (protobuf JSON); errors as {"error":{...}}
   -h, --help           show this help
 
@@ -65,6 +103,7 @@ Exit status: 0 success, 1 the call (or a demo step) failed, 2 bad usage.`;
 
 const options = {
   target: { type: "string" },
+  "chat-target": { type: "string" },
   timeout: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -76,14 +115,24 @@ const options = {
   count: { type: "string" },
   prefix: { type: "string" },
   "user-id": { type: "string" },
+  user: { type: "string" },
+  after: { type: "string" },
+  before: { type: "string" },
+  limit: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 type OptionName = keyof typeof options;
 type Values = { [K in OptionName]?: (typeof options)[K]["type"] extends "boolean" ? boolean : string };
 
-const GLOBAL_OPTIONS: readonly OptionName[] = ["target", "timeout", "json", "help"];
+const GLOBAL_OPTIONS: readonly OptionName[] = ["target", "chat-target", "timeout", "json", "help"];
 
-/** The options and number of positional arguments each subcommand takes. */
+/** The subcommands of `chat`. */
+const CHAT_SUBCOMMANDS = ["join", "send", "subscribe", "history"] as const;
+
+/**
+ * The options and positional arguments each subcommand takes; a positional ending in `...` takes
+ * the rest (at least one).
+ */
 const COMMANDS: Record<CommandName, { options: readonly OptionName[]; positionals: readonly string[] }> = {
   get: { options: [], positionals: ["id"] },
   create: { options: ["username", "email", "password"], positionals: [] },
@@ -91,12 +140,20 @@ const COMMANDS: Record<CommandName, { options: readonly OptionName[]; positional
   delete: { options: [], positionals: ["id"] },
   list: { options: ["page-size", "page-token"], positionals: [] },
   "create-many": { options: ["count", "prefix"], positionals: [] },
-  chat: { options: ["user-id"], positionals: [] },
+  echo: { options: ["user-id"], positionals: [] },
   demo: { options: [], positionals: [] },
+  "chat join": { options: ["user", "after"], positionals: ["room"] },
+  "chat send": { options: ["user"], positionals: ["room", "text..."] },
+  "chat subscribe": { options: ["user", "after", "count"], positionals: ["room"] },
+  "chat history": { options: ["before", "after", "limit"], positionals: ["room"] },
 };
 
+/** Long-lived streams that end when the user (or `--count`) says so: no deadline by default. */
+const UNBOUNDED_BY_DEFAULT: readonly CommandName[] = ["chat join", "chat subscribe"];
+
 function isCommandName(name: string): name is CommandName {
-  return Object.hasOwn(COMMANDS, name);
+  // The chat commands are spelled as two words, never as one argument.
+  return !name.includes(" ") && Object.hasOwn(COMMANDS, name);
 }
 
 /** A non-negative decimal integer, or a usage error naming the flag. */
@@ -107,16 +164,43 @@ function integer(flag: string, text: string, min: number, max: number): number {
   return value;
 }
 
-function required(values: Values, flag: "username" | "email" | "password", command: CommandName): string {
-  const value = values[flag];
-  if (value === undefined) throw new UsageError(`${command} needs --${flag}`);
+/** A message sequence number (uint64), or a usage error naming the flag. */
+function sequence(flag: string, text: string): bigint {
+  const value = /^\d{1,20}$/.test(text) ? BigInt(text) : -1n;
+  if (value < 0n || value > MAX_UINT64)
+    throw new UsageError(`--${flag} must be a sequence number from 0 to ${MAX_UINT64} (got "${text}")`);
   return value;
+}
+
+function required(values: Values, flag: "username" | "email" | "password" | "user", command: CommandName): string {
+  const value = values[flag];
+  if (value === undefined || (flag === "user" && value === "")) throw new UsageError(`${command} needs --${flag}`);
+  return value;
+}
+
+/** The command name: the first positional, or `chat <subcommand>` from the first two. */
+function commandName(positionals: readonly string[]): { name: CommandName; args: string[] } {
+  const [first, ...rest] = positionals;
+  if (first === undefined) throw new UsageError("a command is required");
+  if (first === "chat") {
+    const [sub, ...args] = rest;
+    const subcommands = CHAT_SUBCOMMANDS.join(", ");
+    if (sub === undefined) throw new UsageError(`chat needs a subcommand: ${subcommands}`);
+    if (!(CHAT_SUBCOMMANDS as readonly string[]).includes(sub))
+      throw new UsageError(`unknown chat subcommand "${sub}" (one of ${subcommands})`);
+    return { name: `chat ${sub}` as CommandName, args };
+  }
+  if (!isCommandName(first)) throw new UsageError(`unknown command "${first}"`);
+  return { name: first, args: rest };
 }
 
 function toCommand(name: CommandName, values: Values, args: string[]): Command {
   const [id = ""] = args;
   if ((name === "get" || name === "update" || name === "delete") && id === "")
     throw new UsageError(`${name} needs a non-empty <id>`);
+  if (name.startsWith("chat ") && id === "") throw new UsageError(`${name} needs a non-empty <room>`);
+  const room = id;
+  const after = values.after === undefined ? undefined : sequence("after", values.after);
   switch (name) {
     case "get":
     case "delete":
@@ -153,10 +237,39 @@ function toCommand(name: CommandName, values: Values, args: string[]): Command {
         ...(values.prefix !== undefined && { prefix: values.prefix }),
       };
     }
-    case "chat":
+    case "echo":
       return { name, userId: values["user-id"] ?? "cli" };
     case "demo":
       return { name };
+    case "chat join":
+      return {
+        name,
+        room,
+        userId: required(values, "user", name),
+        ...(after !== undefined && { afterSequence: after }),
+      };
+    case "chat send":
+      // The words after the room, as the shell split them; the service judges the text (empty: INVALID_ARGUMENT).
+      return { name, room, userId: required(values, "user", name), text: args.slice(1).join(" ") };
+    case "chat subscribe":
+      return {
+        name,
+        room,
+        userId: values.user ?? "",
+        ...(after !== undefined && { afterSequence: after }),
+        ...(values.count !== undefined && { count: integer("count", values.count, 1, 2 ** 31 - 1) }),
+      };
+    case "chat history": {
+      if (values.before !== undefined && after !== undefined)
+        throw new UsageError("chat history takes --before or --after, not both");
+      return {
+        name,
+        room,
+        ...(values.before !== undefined && { beforeSequence: sequence("before", values.before) }),
+        ...(after !== undefined && { afterSequence: after }),
+        ...(values.limit !== undefined && { limit: integer("limit", values.limit, 1, MAX_UINT32) }),
+      };
+    }
   }
 }
 
@@ -173,29 +286,36 @@ export function parseCliArgs(argv: readonly string[], env: CliEnv = {}): CliArgs
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const { values, positionals } = parsed;
-  const [name, ...args] = positionals;
-  if (values.help || name === "help") return { kind: "help" };
-  if (name === undefined) throw new UsageError("a command is required");
-  if (!isCommandName(name)) throw new UsageError(`unknown command "${name}"`);
+  if (values.help || positionals[0] === "help") return { kind: "help" };
+  const { name, args } = commandName(positionals);
 
   const spec = COMMANDS[name];
   for (const flag of Object.keys(values) as OptionName[]) {
     if (!GLOBAL_OPTIONS.includes(flag) && !spec.options.includes(flag))
       throw new UsageError(`${name} does not take --${flag}`);
   }
-  if (args.length > spec.positionals.length) {
+  const variadic = spec.positionals.at(-1)?.endsWith("...") ?? false;
+  const expected = spec.positionals.map((p) => `<${p}>`).join(" ");
+  if (!variadic && args.length > spec.positionals.length) {
     throw new UsageError(
-      `${name} takes ${spec.positionals.length === 0 ? "no arguments" : spec.positionals.map((p) => `<${p}>`).join(" ")}, got "${args.join(" ")}"`,
+      `${name} takes ${spec.positionals.length === 0 ? "no arguments" : expected}, got "${args.join(" ")}"`,
     );
   }
+  if (variadic && args.length < spec.positionals.length) throw new UsageError(`${name} takes ${expected}`);
 
   const target = values.target ?? (env.POLYRPC_TARGET || DEFAULT_TARGET);
   if (target === "") throw new UsageError("--target must not be empty");
+  const chatTarget = values["chat-target"] ?? (env.POLYRPC_CHAT_TARGET || DEFAULT_CHAT_TARGET);
+  if (chatTarget === "") throw new UsageError("--chat-target must not be empty");
   const timeoutMs =
-    values.timeout === undefined ? DEFAULT_TIMEOUT_MS : integer("timeout", values.timeout, 0, 24 * 3600 * 1000);
+    values.timeout !== undefined
+      ? integer("timeout", values.timeout, 0, 24 * 3600 * 1000)
+      : UNBOUNDED_BY_DEFAULT.includes(name)
+        ? 0
+        : DEFAULT_TIMEOUT_MS;
   return {
     kind: "run",
-    global: { target, timeoutMs, json: values.json ?? false },
+    global: { target, chatTarget, timeoutMs, json: values.json ?? false },
     command: toCommand(name, values, args),
   };
 }

@@ -1,7 +1,7 @@
 import { ChatMessageSchema, CreateUsersResponseSchema, DeleteUserResponseSchema, UserSchema } from "@polyrpc/proto";
 import type { CallOptions } from "@polyrpc/server-kit/client";
 import { generatedUsers, runSuffix, usersFromJsonLines, type NewUserInit } from "./bulk-users.js";
-import type { Command } from "./cli-args.js";
+import type { UserCommand } from "./cli-args.js";
 import { formatUser, type CliOutput } from "./cli-output.js";
 import type { UserServiceClient } from "./connect-user-service.js";
 import { runDemo } from "./demo.js";
@@ -14,7 +14,7 @@ export interface CommandContext {
   out: CliOutput;
   /** Deadline of each call in milliseconds; 0 means none. */
   timeoutMs: number;
-  /** Read by `create-many` (without --count) and `chat`. */
+  /** Read by `create-many` (without --count) and `echo`. */
   stdin: NodeJS.ReadableStream;
 }
 
@@ -44,10 +44,10 @@ async function createUsers(
 }
 
 /**
- * Runs one subcommand and resolves with its exit status. Call failures are thrown (grpc-js
- * ServiceErrors), for the caller to report.
+ * Runs one UserService subcommand and resolves with its exit status. Call failures are thrown
+ * (grpc-js ServiceErrors), for the caller to report.
  */
-export async function runCommand(command: Command, ctx: CommandContext): Promise<number> {
+export async function runCommand(command: UserCommand, ctx: CommandContext): Promise<number> {
   const { client, out } = ctx;
   const options: CallOptions = ctx.timeoutMs > 0 ? { timeoutMs: ctx.timeoutMs } : {};
   switch (command.name) {
@@ -91,7 +91,8 @@ export async function runCommand(command: Command, ctx: CommandContext): Promise
       out.message(CreateUsersResponseSchema, response, text);
       return 0;
     }
-    case "chat": {
+    case "echo": {
+      // UserService.Chat, the echo: not the ChatService (see chat-commands.ts).
       const userId = command.userId;
       async function* messages() {
         for await (const text of readLines(ctx.stdin)) yield { userId, text };

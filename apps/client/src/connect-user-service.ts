@@ -6,12 +6,13 @@ import { USER_SERVICE_CONFIG } from "./service-config.js";
 /** A typed UserService client: `client.methods.getUser(...)` and friends, plus `close()`. */
 export type UserServiceClient = GrpcClient<typeof UserService>;
 
+/** How `connectUserService` and `connectChatService` open their channel. */
 export interface ConnectOptions {
   /** TLS or other channel credentials; plaintext when omitted. */
   credentials?: ChannelCredentials;
   /**
-   * Extra grpc-js channel options (keepalive, load balancing, ...). They are applied after the
-   * defaults, so passing `grpc.service_config` replaces USER_SERVICE_CONFIG.
+   * Extra grpc-js channel options (keepalive, load balancing, ...). For the UserService they are
+   * applied after the defaults, so passing `grpc.service_config` replaces USER_SERVICE_CONFIG.
    */
   channelOptions?: ChannelOptions;
 }

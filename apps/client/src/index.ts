@@ -1,3 +1,5 @@
+export { connectChatService, type ChatServiceClient } from "./connect-chat-service.js";
+export { formatChatEvent, formatChatMessage, formatJoined, formatPresence } from "./chat-format.js";
 export {
   connectUserService,
   userServiceChannelOptions,

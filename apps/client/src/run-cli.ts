@@ -1,7 +1,9 @@
-import { parseCliArgs, USAGE, UsageError, type CliEnv } from "./cli-args.js";
+import { runChatCommand } from "./chat-commands.js";
+import { isChatCommand, parseCliArgs, USAGE, UsageError, type CliEnv } from "./cli-args.js";
 import { runCommand } from "./cli-commands.js";
 import { CliOutput, type OutputStreams } from "./cli-output.js";
-import { connectUserService, type UserServiceClient } from "./connect-user-service.js";
+import { connectChatService } from "./connect-chat-service.js";
+import { connectUserService } from "./connect-user-service.js";
 
 /** The process the CLI runs in, passed in so that tests can run it in-process. */
 export interface CliIo extends OutputStreams {
@@ -27,11 +29,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return 0;
   }
 
-  const out = new CliOutput(args.global.json, io);
-  let client: UserServiceClient | undefined;
+  const { command, global } = args;
+  const out = new CliOutput(global.json, io);
+  const { timeoutMs } = global;
+  let client: { close(): void } | undefined;
   try {
-    client = connectUserService(args.global.target);
-    return await runCommand(args.command, { client, out, timeoutMs: args.global.timeoutMs, stdin: io.stdin });
+    if (isChatCommand(command)) {
+      const chat = (client = connectChatService(global.chatTarget));
+      return await runChatCommand(command, { client: chat, out, streams: io, timeoutMs, stdin: io.stdin });
+    }
+    const users = (client = connectUserService(global.target));
+    return await runCommand(command, { client: users, out, timeoutMs, stdin: io.stdin });
   } catch (err) {
     out.error(err);
     return 1;

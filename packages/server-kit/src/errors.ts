@@ -69,6 +69,12 @@ export class UnavailableError extends DomainError {
   readonly kind = "unavailable" as const;
 }
 
+/** The caller's deadline passed before the work could be done. */
+export class DeadlineExceededError extends DomainError {
+  override readonly name: string = "DeadlineExceededError";
+  readonly kind = "deadline-exceeded" as const;
+}
+
 /** The call was ended by its caller (cancellation) or its deadline. */
 export class CancelledError extends DomainError {
   override readonly name: string = "CancelledError";

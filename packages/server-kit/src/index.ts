@@ -3,6 +3,7 @@ export { ConfigError, loadConfig, portSchema, serverEnvSchema, type ServerEnv } 
 export {
   AlreadyExistsError,
   CancelledError,
+  DeadlineExceededError,
   DomainError,
   FailedPreconditionError,
   InvalidArgumentError,

@@ -197,8 +197,8 @@ describe("the polyrpc CLI against the real user service", () => {
     expect(list.json().map((u) => u.username)).not.toContain("e2e_bulk3");
   });
 
-  it("chats: every stdin line comes back as an echo", async () => {
-    const run = await runCli(service.target, ["chat"], { stdin: "one\ntwo\nthree\n" });
+  it("echoes: every stdin line comes back from UserService.Chat", async () => {
+    const run = await runCli(service.target, ["echo"], { stdin: "one\ntwo\nthree\n" });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe("Echo: one\nEcho: two\nEcho: three\n");
   });

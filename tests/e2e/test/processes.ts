@@ -45,8 +45,8 @@ export function killAll(): void {
   for (const child of children) child.kill("SIGKILL");
 }
 
-/** A user service process. */
-export interface UserServiceProcess {
+/** A service process: the user service or the chat app. */
+export interface ServiceProcess {
   child: ChildProcess;
   port: number;
   target: string;
@@ -55,16 +55,28 @@ export interface UserServiceProcess {
   output(): string;
 }
 
+/** A user service process. */
+export type UserServiceProcess = ServiceProcess;
+
+/** A chat app process. */
+export type ChatAppProcess = ServiceProcess;
+
 /**
- * Starts apps/user-service as a process (`node --import tsx`, from the package directory so that
- * its own tsx resolves) on a free port and resolves once it logs the port it listens on.
+ * Starts a TypeScript entry point as a service process (`node --import tsx`, from its package
+ * directory so that the package's own tsx resolves) and resolves once it logs `listening` with
+ * the port it listens on.
  */
-export async function startUserService(env: Record<string, string>, timeoutMs = 30_000): Promise<UserServiceProcess> {
-  const { dir, path } = packageBin("@polyrpc/user-service", "polyrpc-user-service");
+async function startService(
+  name: string,
+  entry: { dir: string; path: string },
+  env: Record<string, string>,
+  listening: string,
+  timeoutMs: number,
+): Promise<ServiceProcess> {
   const child = track(
-    spawn(process.execPath, ["--import", "tsx", path], {
-      cwd: dir,
-      env: { ...process.env, HOST: "127.0.0.1", PORT: "0", PASSWORD_HASH_COST: "1024", LOG_LEVEL: "info", ...env },
+    spawn(process.execPath, ["--import", "tsx", entry.path], {
+      cwd: entry.dir,
+      env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     }),
   );
@@ -73,15 +85,15 @@ export async function startUserService(env: Record<string, string>, timeoutMs = 
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`user service did not report its port within ${timeoutMs} ms:\n${output}`)),
+      () => reject(new Error(`${name} did not report its port within ${timeoutMs} ms:\n${output}`)),
       timeoutMs,
     );
-    exited.then((exit) => reject(new Error(`user service exited early (${JSON.stringify(exit)}):\n${output}`)), reject);
+    exited.then((exit) => reject(new Error(`${name} exited early (${JSON.stringify(exit)}):\n${output}`)), reject);
     createInterface({ input: child.stdout! }).on("line", (line) => {
       output += `${line}\n`;
       try {
         const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === "gRPC server listening" && typeof entry.port === "number") {
+        if (entry.msg === listening && typeof entry.port === "number") {
           clearTimeout(timer);
           resolve(entry.port);
         }
@@ -93,6 +105,34 @@ export async function startUserService(env: Record<string, string>, timeoutMs = 
   return { child, port, target: `127.0.0.1:${port}`, exited, output: () => output };
 }
 
+/** Starts apps/user-service as a process on a free port; resolves once it listens. */
+export function startUserService(env: Record<string, string>, timeoutMs = 30_000): Promise<UserServiceProcess> {
+  return startService(
+    "user service",
+    packageBin("@polyrpc/user-service", "polyrpc-user-service"),
+    { HOST: "127.0.0.1", PORT: "0", PASSWORD_HASH_COST: "1024", LOG_LEVEL: "info", ...env },
+    "gRPC server listening",
+    timeoutMs,
+  );
+}
+
+/**
+ * Starts apps/chat as a process on a free port, over the SQLite file `DATABASE_PATH` and asking
+ * the user service at `USER_SERVICE_ADDRESS` about users; resolves once it listens.
+ */
+export function startChatApp(
+  env: { DATABASE_PATH: string; USER_SERVICE_ADDRESS: string } & Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<ChatAppProcess> {
+  return startService(
+    "chat app",
+    packageBin("@polyrpc/chat", "polyrpc-chat"),
+    { HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...env },
+    "Connect server listening (gRPC, gRPC-Web, Connect)",
+    timeoutMs,
+  );
+}
+
 /** What a CLI run printed and how it exited. */
 export interface CliRun extends Exit {
   stdout: string;
@@ -101,41 +141,107 @@ export interface CliRun extends Exit {
   json(): Array<Record<string, unknown>>;
 }
 
-/** Runs apps/client's `polyrpc` CLI as a process with `args`, optionally feeding `stdin`. */
-export async function runCli(
-  target: string,
-  args: readonly string[],
-  options: { stdin?: string; timeoutMs?: number } = {},
-): Promise<CliRun> {
+function jsonLines(text: string): Array<Record<string, unknown>> {
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Options of a CLI process. */
+export interface CliOptions {
+  /** More environment, such as POLYRPC_CHAT_TARGET. */
+  env?: Record<string, string>;
+  /** SIGKILLs the process after this long (30 s by default). */
+  timeoutMs?: number;
+}
+
+/** A CLI process that keeps its stdin open, for the interactive commands (`chat join`). */
+export interface CliSession {
+  child: ChildProcess;
+  /** Writes to its stdin. */
+  write(text: string): void;
+  /** Closes its stdin. */
+  end(): void;
+  /** What it printed to stdout so far. */
+  stdout(): string;
+  /** Resolves once stdout matches `pattern`; rejects after `timeoutMs` or when it exits first. */
+  waitFor(pattern: string | RegExp, timeoutMs?: number): Promise<void>;
+  /** Resolves when it has exited and its pipes are drained. */
+  finished: Promise<CliRun>;
+}
+
+/** Starts apps/client's `polyrpc` CLI as a process with `args`, its stdin open. */
+export function startCli(target: string, args: readonly string[], options: CliOptions = {}): CliSession {
   const { dir, path } = packageBin("@polyrpc/client", "polyrpc");
   const child = track(
     spawn(process.execPath, ["--import", "tsx", path, ...args], {
       cwd: dir,
-      env: { ...process.env, POLYRPC_TARGET: target },
+      env: { ...process.env, POLYRPC_TARGET: target, ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
     }),
   );
   const exited = exitOf(child);
+  // Writing to a CLI that already exited fails with EPIPE; its exit status tells the story.
+  child.stdin!.on("error", () => {});
   let stdout = "";
   let stderr = "";
-  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin!.end(options.stdin ?? "");
   const timeoutMs = options.timeoutMs ?? 30_000;
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const exit = await exited.finally(() => clearTimeout(timer));
-  // 'exit' can come before the pipes are drained; wait for them to close.
-  await Promise.all(
-    [child.stdout, child.stderr].map((s) => (s!.closed ? undefined : new Promise((r) => s!.once("close", r)))),
-  );
+  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const finished = exited
+    .finally(() => clearTimeout(timer))
+    .then(async (exit) => {
+      // 'exit' can come before the pipes are drained; wait for them to close.
+      await Promise.all(
+        [child.stdout, child.stderr].map((s) => (s!.closed ? undefined : new Promise((r) => s!.once("close", r)))),
+      );
+      return { ...exit, stdout, stderr, json: () => jsonLines(stdout) };
+    });
+
+  function waitFor(pattern: string | RegExp, waitMs = 10_000): Promise<void> {
+    const matches = () => (typeof pattern === "string" ? stdout.includes(pattern) : pattern.test(stdout));
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(giveUp);
+        child.stdout!.off("data", check);
+        if (err) reject(err);
+        else resolve();
+      };
+      const check = () => {
+        if (matches()) done();
+      };
+      const giveUp = setTimeout(
+        () => done(new Error(`no ${pattern} in ${waitMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`)),
+        waitMs,
+      );
+      // Listeners run in order: the accumulating one above comes first.
+      child.stdout!.on("data", check);
+      void finished.then(() =>
+        matches() ? done() : done(new Error(`exited without ${pattern}:\n${stdout}${stderr}`)),
+      );
+      check();
+    });
+  }
+
   return {
-    ...exit,
-    stdout,
-    stderr,
-    json: () =>
-      stdout
-        .split("\n")
-        .filter((line) => line.trim() !== "")
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    child,
+    write: (text) => child.stdin!.write(text),
+    end: () => child.stdin!.end(),
+    stdout: () => stdout,
+    waitFor,
+    finished,
   };
+}
+
+/** Runs apps/client's `polyrpc` CLI as a process with `args`, optionally feeding `stdin`. */
+export async function runCli(
+  target: string,
+  args: readonly string[],
+  options: CliOptions & { stdin?: string } = {},
+): Promise<CliRun> {
+  const session = startCli(target, args, options);
+  session.child.stdin!.end(options.stdin ?? "");
+  return session.finished;
 }

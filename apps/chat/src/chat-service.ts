@@ -1,0 +1,189 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { chatV1 } from "@polyrpc/proto";
+import { InvalidArgumentError, UnavailableError, type Logger } from "@polyrpc/server-kit";
+import type { ChatBus, ChatEvent, Presence } from "./chat-bus.js";
+import type { ChatLog, StoredMessage } from "./chat-log.js";
+import { mergeStreams } from "./merge-streams.js";
+import { openRoomStream } from "./room-stream.js";
+import type { UserDirectory, UserLookupCall } from "./user-directory.js";
+import { checkRoom, checkText, checkUserId, historyLimit } from "./validation.js";
+import { toChatMessage, toPresenceEvent } from "./wire.js";
+
+type ChatResponseInit = MessageInitShape<typeof chatV1.ChatResponseSchema>;
+type SubscribeResponseInit = MessageInitShape<typeof chatV1.SubscribeResponseSchema>;
+
+/** What the chat service is built from. */
+export interface ChatServiceDeps {
+  /** The durable message log. */
+  log: ChatLog;
+  /** Fan-out of stored messages and presence. */
+  bus: ChatBus;
+  /** Vouches for user ids. */
+  users: UserDirectory;
+  /** Live events queued per stream at most (SUBSCRIBER_BUFFER). */
+  bufferLimit: number;
+  /** The clock that stamps presence events. */
+  now?: () => Date;
+  /** Where failures that must not reach a caller are reported (a publish after the message was stored). */
+  logger?: Logger;
+}
+
+/** The caller's deadline, cancellation and trace context, for a user lookup on its behalf. */
+function lookupCall(ctx: HandlerContext): UserLookupCall {
+  return {
+    signal: ctx.signal,
+    timeoutMs: ctx.timeoutMs(),
+    traceparent: ctx.requestHeader.get("traceparent") ?? undefined,
+    tracestate: ctx.requestHeader.get("tracestate") ?? undefined,
+  };
+}
+
+function toChatResponse(event: ChatEvent): ChatResponseInit {
+  return event.kind === "message"
+    ? { event: { case: "message", value: toChatMessage(event.message) } }
+    : { event: { case: "presence", value: toPresenceEvent(event.presence) } };
+}
+
+function toSubscribeResponse(event: ChatEvent): SubscribeResponseInit {
+  return event.kind === "message"
+    ? { event: { case: "message", value: toChatMessage(event.message) } }
+    : { event: { case: "presence", value: toPresenceEvent(event.presence) } };
+}
+
+/**
+ * The chat.v1 ChatService for connect-node. Failures are thrown as the kit's domain errors; the
+ * server's error interceptor turns them into status codes.
+ *
+ * - Messages are stored in the log before they are acknowledged or published.
+ * - Users are checked with the user directory on join, on a named Subscribe and on SendMessage.
+ *   While the user service is unavailable, users it confirmed within the outage grace pass;
+ *   anyone else gets UNAVAILABLE. A member already in a Chat stream is not checked again.
+ */
+export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV1.ChatService> {
+  const { log, bus, users, bufferLimit } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  async function verifyUser(userId: string, ctx: HandlerContext): Promise<void> {
+    try {
+      await users.ensureUser(userId, lookupCall(ctx));
+    } catch (err) {
+      if (err instanceof UnavailableError && users.isKnownRecently(userId)) return;
+      throw err;
+    }
+  }
+
+  /** The log is the source of truth: a lost publish is repaired by the next message's gap fill. */
+  async function publish(event: ChatEvent): Promise<void> {
+    try {
+      await bus.publish(event);
+    } catch (err) {
+      deps.logger?.warn({ err, kind: event.kind }, "could not publish a chat event");
+    }
+  }
+
+  async function store(room: string, sender: string, text: string): Promise<StoredMessage> {
+    const message = await log.append(room, sender, text);
+    await publish({ kind: "message", message });
+    return message;
+  }
+
+  function announce(room: string, userId: string, kind: Presence["kind"]): Promise<void> {
+    return publish({ kind: "presence", presence: { room, userId, kind, occurredAt: now() } });
+  }
+
+  /** Handles the requests after the join: each send is stored, published, then acknowledged. */
+  async function* sends(
+    requests: AsyncIterator<chatV1.ChatRequest>,
+    room: string,
+    userId: string,
+  ): AsyncGenerator<ChatResponseInit> {
+    while (true) {
+      const next = await requests.next();
+      if (next.done) return;
+      const { action } = next.value;
+      if (action.case === "join") {
+        throw new InvalidArgumentError(
+          "this stream has already joined a room; open another stream to join again",
+          "join",
+        );
+      }
+      if (action.case !== "send") throw new InvalidArgumentError("a request must be a join or a send", "action");
+      checkText(action.value.text);
+      const message = await store(room, userId, action.value.text);
+      yield {
+        event: {
+          case: "sent",
+          value: { message: toChatMessage(message), clientMessageId: action.value.clientMessageId },
+        },
+      };
+    }
+  }
+
+  return {
+    async *chat(requests, ctx) {
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      const action = first.done ? undefined : first.value.action;
+      if (action?.case !== "join") throw new InvalidArgumentError("the first request must be a join", "join");
+      const { room, userId, afterSequence } = action.value;
+      checkRoom(room);
+      checkUserId(userId);
+      await verifyUser(userId, ctx);
+      const stream = await openRoomStream({ room, afterSequence, log, bus, bufferLimit, signal: ctx.signal });
+      try {
+        await announce(room, userId, "joined");
+        yield { event: { case: "joined", value: { room, lastSequence: stream.lastSequenceAtOpen } } };
+        async function* roomEvents(): AsyncGenerator<ChatResponseInit> {
+          for await (const event of stream) yield toChatResponse(event);
+        }
+        // Ends when the client half-closes (after every send is answered) or the room stream fails.
+        yield* mergeStreams([roomEvents(), sends(iterator, room, userId)]);
+      } finally {
+        stream.close();
+        await announce(room, userId, "left");
+      }
+    },
+
+    async *subscribe(request, ctx) {
+      const { room, userId, afterSequence } = request;
+      checkRoom(room);
+      const named = userId !== "";
+      if (named) {
+        checkUserId(userId);
+        await verifyUser(userId, ctx);
+      }
+      const stream = await openRoomStream({ room, afterSequence, log, bus, bufferLimit, signal: ctx.signal });
+      try {
+        if (named) await announce(room, userId, "joined");
+        for await (const event of stream) yield toSubscribeResponse(event);
+      } finally {
+        stream.close();
+        if (named) await announce(room, userId, "left");
+      }
+    },
+
+    async sendMessage(request, ctx) {
+      const { room, userId, text } = request;
+      checkRoom(room);
+      checkUserId(userId);
+      checkText(text);
+      await verifyUser(userId, ctx);
+      const message = await store(room, userId, text);
+      return { message: toChatMessage(message) };
+    },
+
+    async getHistory(request) {
+      const { room, cursor } = request;
+      checkRoom(room);
+      const messages = await log.read(room, {
+        limit: historyLimit(request.limit),
+        afterSequence: cursor.case === "afterSequence" ? cursor.value : undefined,
+        beforeSequence: cursor.case === "beforeSequence" ? cursor.value : undefined,
+      });
+      // Read after the messages, so it is never below any of them.
+      const lastSequence = await log.lastSequence(room);
+      return { messages: messages.map(toChatMessage), lastSequence };
+    },
+  };
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env -S node --import tsx
+import { ConfigError, exitOnSignals } from "@polyrpc/server-kit";
+import { loadChatConfig } from "./config.js";
+import { startChat } from "./server.js";
+
+try {
+  const config = loadChatConfig();
+  const chat = await startChat(config);
+  exitOnSignals(() => chat.stop(), chat.logger);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`chat: ${err.message}`);
+    process.exit(78); // EX_CONFIG
+  }
+  throw err;
+}

@@ -1,0 +1,26 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { chatV1 } from "@polyrpc/proto";
+import type { Presence } from "./chat-bus.js";
+import type { StoredMessage } from "./chat-log.js";
+
+/** A stored message as chat.v1 sends it. */
+export function toChatMessage(message: StoredMessage): MessageInitShape<typeof chatV1.ChatMessageSchema> {
+  return {
+    room: message.room,
+    sender: message.sender,
+    text: message.text,
+    sentAt: timestampFromDate(message.sentAt),
+    sequence: message.sequence,
+  };
+}
+
+/** A presence change as chat.v1 sends it. */
+export function toPresenceEvent(presence: Presence): MessageInitShape<typeof chatV1.PresenceEventSchema> {
+  return {
+    room: presence.room,
+    userId: presence.userId,
+    kind: presence.kind === "joined" ? chatV1.PresenceKind.JOINED : chatV1.PresenceKind.LEFT,
+    occurredAt: timestampFromDate(presence.occurredAt),
+  };
+}

@@ -1,0 +1,309 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { chatV1, UserService } from "@polyrpc/proto";
+import { createLogger, UnavailableError } from "@polyrpc/server-kit";
+import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { InProcessChatBus, type ChatBus } from "../src/chat-bus.js";
+import type { ChatLog } from "../src/chat-log.js";
+import { chatEnvSchema } from "../src/config.js";
+import { startChat, type RunningChat } from "../src/server.js";
+import { SqliteChatLog } from "../src/sqlite-chat-log.js";
+import { UnknownUserError, type UserDirectory, type UserLookupCall } from "../src/user-directory.js";
+
+export type StorageKind = "memory" | "disk";
+export type ChatClient = Client<typeof chatV1.ChatService>;
+
+export class FakeUserDirectory implements UserDirectory {
+  readonly known = new Set<string>();
+  readonly confirmed = new Set<string>();
+  readonly calls: Array<{ userId: string; call: UserLookupCall }> = [];
+  down = false;
+
+  constructor(users: Iterable<string> = []) {
+    for (const user of users) this.known.add(user);
+  }
+
+  async ensureUser(userId: string, call: UserLookupCall): Promise<void> {
+    this.calls.push({ userId, call });
+    if (this.down) throw new UnavailableError("the user service cannot be reached (UNAVAILABLE); try again");
+    if (!this.known.has(userId)) throw new UnknownUserError(userId);
+    this.confirmed.add(userId);
+  }
+
+  isKnownRecently(userId: string): boolean {
+    return this.confirmed.has(userId);
+  }
+}
+
+export interface TestChatServer {
+  baseUrl: string;
+  chat: RunningChat;
+  client: ChatClient;
+  log: ChatLog;
+  bus: ChatBus;
+  /** A new client on its own HTTP/2 connection. */
+  newClient(): ChatClient;
+  stop(): Promise<void>;
+}
+
+export interface TestChatServerOptions {
+  storage?: StorageKind;
+  log?: ChatLog;
+  bus?: ChatBus;
+  users?: UserDirectory;
+  bufferLimit?: number;
+  /** The protocol `client` and `newClient()` speak; gRPC by default. */
+  protocol?: Protocol;
+  /** Further chat environment variables. */
+  env?: Record<string, string>;
+}
+
+/** The three protocols the chat speaks on its one port, as a connect-node client reaches them. */
+export const protocols = {
+  grpc: (baseUrl: string) => createGrpcTransport({ baseUrl }),
+  "grpc-web": (baseUrl: string) => createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
+  connect: (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "2" }),
+} as const;
+export type Protocol = keyof typeof protocols;
+
+/**
+ * Starts the real chat server (`startChat`: the kit's connect-node server with health,
+ * reflection, error mapping and shutdown) on a free port, with a real SQLite log (memory or a
+ * temporary file) and the in-process bus unless given others.
+ */
+export async function startChatServer(options: TestChatServerOptions = {}): Promise<TestChatServer> {
+  const dir = options.storage === "disk" ? mkdtempSync(join(tmpdir(), "polyrpc-chat-")) : undefined;
+  const log = options.log ?? new SqliteChatLog(dir ? join(dir, "chat.db") : ":memory:");
+  const bus = options.bus ?? new InProcessChatBus();
+  const users = options.users ?? new FakeUserDirectory(["alice", "bob", "carol"]);
+  const config = chatEnvSchema.parse({
+    HOST: "127.0.0.1",
+    PORT: "0",
+    DATABASE_PATH: ":memory:",
+    SUBSCRIBER_BUFFER: String(options.bufferLimit ?? 1024),
+    SHUTDOWN_DRAIN_MS: "0",
+    SHUTDOWN_TIMEOUT_MS: "2000",
+    ...options.env,
+  });
+  const chat = await startChat(config, { log, bus, users, logger: createLogger({ name: "chat", level: "silent" }) });
+  const baseUrl = chat.server.baseUrl;
+  const transport = protocols[options.protocol ?? "grpc"];
+  const newClient = () => createClient(chatV1.ChatService, transport(baseUrl));
+  return {
+    baseUrl,
+    chat,
+    client: newClient(),
+    log,
+    bus,
+    newClient,
+    async stop() {
+      await chat.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export class Pushable<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+
+  push(item: T): void {
+    this.items.push(item);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  // An async generator, because connect's client needs `throw` and `return` on request iterators.
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+    while (true) {
+      if (this.items.length > 0) yield this.items.shift()!;
+      else if (this.ended) return;
+      else await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
+/** The given requests as an async iterable that ends after the last one. */
+export async function* requestsOf<T>(...items: T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+/** Reads a response stream one item at a time, with a timeout on each read. */
+export class StreamReader<T> {
+  private readonly iterator: AsyncIterator<T>;
+
+  constructor(stream: AsyncIterable<T>) {
+    this.iterator = stream[Symbol.asyncIterator]();
+  }
+
+  async next(timeoutMs = 5000): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const result = await Promise.race([this.iterator.next(), timeout]);
+      if (result.done) throw new Error("the stream ended");
+      return result.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async take(count: number, timeoutMs = 5000): Promise<T[]> {
+    const out: T[] = [];
+    while (out.length < count) out.push(await this.next(timeoutMs));
+    return out;
+  }
+
+  /** Resolves when the stream ends, with its error (undefined when it ended cleanly) and what came before. */
+  async end(timeoutMs = 5000): Promise<{ error: ConnectError | undefined; rest: T[] }> {
+    const rest: T[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the stream did not end within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      while (true) {
+        const result = await Promise.race([this.iterator.next(), timeout]);
+        if (result.done) return { error: undefined, rest };
+        rest.push(result.value);
+      }
+    } catch (err) {
+      if (err instanceof ConnectError) return { error: err, rest };
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async cancel(): Promise<void> {
+    await this.iterator.return?.();
+  }
+}
+
+/** The ConnectError a call fails with. */
+export async function callError(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail, but it succeeded");
+}
+
+/** The ConnectError a stream fails with, after reading all it sends. */
+export async function streamError(stream: AsyncIterable<unknown>): Promise<ConnectError> {
+  return callError(
+    (async () => {
+      for await (const _ of stream);
+    })(),
+  );
+}
+
+export const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+
+/** Polls until `check` returns true, failing after `timeoutMs`. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await sleep(5);
+  }
+}
+
+/** The sequences of the messages among chat or subscribe responses, in order. */
+export function sequencesOf(responses: Array<{ event: { case: string | undefined; value?: unknown } }>): bigint[] {
+  return responses.flatMap((r) => (r.event.case === "message" ? [(r.event.value as chatV1.ChatMessage).sequence] : []));
+}
+
+/** 1n..n as bigints. */
+export function range(from: number, to: number): bigint[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => BigInt(from + i));
+}
+
+const repoRoot = resolve(import.meta.dirname, "../../..");
+
+/** The real user service, started as a process. */
+export interface UserServiceProcess {
+  target: string;
+  port: number;
+  users: GrpcClient<typeof UserService>;
+  /** Creates a user and returns its id. */
+  createUser(username: string): Promise<string>;
+  /** SIGKILLs the process (an outage) and waits until it is gone. */
+  kill(): Promise<void>;
+  output(): string;
+}
+
+/**
+ * Starts apps/user-service as a process (`node --import tsx src/main.ts`, from its own directory
+ * so that its dependencies resolve) on a free port, over an in-memory database, and resolves once
+ * it logs the port it listens on. The process is not imported: apps never import each other.
+ */
+export async function startUserServiceProcess(timeoutMs = 30_000): Promise<UserServiceProcess> {
+  const dir = join(repoRoot, "apps/user-service");
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(dir, "src/main.ts")], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      DATABASE_PATH: ":memory:",
+      PASSWORD_HASH_COST: "1024",
+      LOG_LEVEL: "info",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  let output = "";
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const port = await new Promise<number>((resolvePort, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`user service did not report its port within ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    void exited.then(() => reject(new Error(`user service exited early:\n${output}`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      output += `${line}\n`;
+      try {
+        const entry = JSON.parse(line) as { msg?: string; port?: number };
+        if (entry.msg === "gRPC server listening" && typeof entry.port === "number") {
+          clearTimeout(timer);
+          resolvePort(entry.port);
+        }
+      } catch {
+        // Not a log line; kept in the output for diagnostics.
+      }
+    });
+  });
+  const target = `127.0.0.1:${port}`;
+  const users = createGrpcClient(UserService, target);
+  return {
+    target,
+    port,
+    users,
+    async createUser(username) {
+      const user = await users.methods.createUser({ username, email: `${username}@example.com`, password: "password" });
+      return user.id;
+    },
+    async kill() {
+      users.close();
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await exited;
+      }
+    },
+    output: () => output,
+  };
+}
