@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Starts every polyrpc service on its embedded defaults (SQLite under ./data), waits until each is
-// listening, runs the client demo against them, and keeps them running until Ctrl-C.
+// listening, runs the client demo against the user service, sends a chat message, and keeps them
+// running until Ctrl-C.
 //
 //   pnpm start                    start, demo, keep running
-//   pnpm start --exit-after-demo  start, demo, stop (exit code = the demo's)
+//   pnpm start --exit-after-demo  start, demo, stop (exit 0 only if everything answered)
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
@@ -11,18 +12,26 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const exitAfterDemo = process.argv.includes("--exit-after-demo");
+/** Where the services keep their SQLite files: ./data/<service>.db unless POLYRPC_DATA_DIR says otherwise. */
+const dataDir = process.env.POLYRPC_DATA_DIR ?? join(root, "data");
 
-/** The services `pnpm start` runs, in start order. */
+/** The services `pnpm start` runs, in start order; `env` may use the targets of those before. */
 const services = [
   { name: "user-service", entry: "apps/user-service/src/main.ts", port: process.env.USER_SERVICE_PORT ?? "50051" },
+  {
+    name: "chat",
+    entry: "apps/chat/src/main.ts",
+    port: process.env.CHAT_PORT ?? "50052",
+    env: (targets) => ({ USER_SERVICE_ADDRESS: targets["user-service"] }),
+  },
 ];
 
 const children = [];
 
-function startService({ name, entry, port }) {
+function startService({ name, entry, port, env }, targets) {
   const child = spawn(process.execPath, ["--import", "tsx", join(root, entry)], {
     cwd: root,
-    env: { ...process.env, PORT: port },
+    env: { ...process.env, PORT: port, DATABASE_PATH: join(dataDir, `${name}.db`), ...env?.(targets) },
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
@@ -37,16 +46,22 @@ function startService({ name, entry, port }) {
         return;
       }
       console.log(`[${name}] ${entry.level} ${entry.msg}${entry.method ? ` ${entry.method} ${entry.code}` : ""}`);
-      if (entry.msg === "gRPC server listening") resolve(`localhost:${entry.port}`);
+      if (typeof entry.port === "number" && /listening/.test(entry.msg)) resolve(`localhost:${entry.port}`);
     });
     child.once("exit", (code) => reject(new Error(`${name} exited with code ${code} before it was listening`)));
   });
 }
 
-function run(args) {
+/** Runs the polyrpc CLI; resolves with its exit code and, when `capture` is set, its stdout. */
+function cli(args, { capture = false } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: root, stdio: "inherit" });
-    child.once("exit", (code) => resolve(code ?? 1));
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "apps/client/src/cli.ts"), ...args], {
+      cwd: root,
+      stdio: ["ignore", capture ? "pipe" : "inherit", "inherit"],
+    });
+    let stdout = "";
+    child.stdout?.on("data", (chunk) => (stdout += chunk));
+    child.once("exit", (code) => resolve({ code: code ?? 1, stdout }));
   });
 }
 
@@ -70,20 +85,49 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  const [userService] = await Promise.all(services.map(startService));
+  const targets = {};
+  for (const service of services) targets[service.name] = await startService(service, targets);
+  const { "user-service": userService, chat } = targets;
+
   console.log(`\nRunning the client demo against UserService at ${userService}\n`);
-  const demo = await run([join(root, "apps/client/src/cli.ts"), "demo", "--target", userService]);
-  if (exitAfterDemo || demo !== 0) {
+  const demo = await cli(["demo", "--target", userService]);
+  if (demo.code !== 0) throw new Error(`the demo failed (exit ${demo.code})`);
+
+  // A user for the chat, and a first message in the lobby, through the chat's gRPC API.
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const created = await cli(
+    [
+      "create",
+      "--username",
+      `guest-${suffix}`,
+      "--email",
+      `guest-${suffix}@example.com`,
+      "--password",
+      "polyrpc-guest",
+      "--json",
+      "--target",
+      userService,
+    ],
+    { capture: true },
+  );
+  const guest = JSON.parse(created.stdout).id;
+  console.log(`\nSending a chat message to room "lobby" at ${chat} as guest-${suffix}\n`);
+  const sent = await cli(["chat", "send", "lobby", "--user", guest, "hello from make start", "--chat-target", chat]);
+  if (sent.code !== 0) throw new Error(`the chat message was not sent (exit ${sent.code})`);
+  console.log("\nstart passed: the user service and the chat answered");
+
+  if (exitAfterDemo) {
     await stopAll();
-    process.exit(demo);
+    process.exit(0);
   }
   console.log(`
 polyrpc is running:
-  UserService (gRPC, plaintext)  ${userService}    data: ./data/user-service.db
+  UserService (gRPC)                 ${userService}    data: ./data/user-service.db
+  ChatService (gRPC, gRPC-Web, Connect)  ${chat}    data: ./data/chat.db
 
-Try:
-  pnpm --filter @polyrpc/client cli list --target ${userService}
-  grpcurl -plaintext ${userService} list
+Chat in the browser:   http://${chat}/?room=lobby&user=${guest}
+Chat in a terminal:    pnpm --filter @polyrpc/client cli chat join lobby --user ${guest}
+Call with grpcurl:     grpcurl -plaintext ${userService} list
 
 Ctrl-C stops everything.`);
 } catch (err) {

@@ -26,17 +26,22 @@ describe("the start command (README command A)", () => {
   const dir = mkdtempSync(join(tmpdir(), "polyrpc-start-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("starts the user service on SQLite, runs every step of the demo against it and stops cleanly", async () => {
-    const database = join(dir, "users.db");
+  it("starts the user service and the chat on SQLite, runs the demo and a chat message, and stops cleanly", async () => {
     const { code, output } = await runStart({
       USER_SERVICE_PORT: "0",
-      DATABASE_PATH: database,
+      CHAT_PORT: "0",
+      POLYRPC_DATA_DIR: dir,
       PASSWORD_HASH_COST: "1024",
     });
     expect(output).toContain("[user-service] info gRPC server listening");
+    expect(output).toContain("[chat] info Connect server listening (gRPC, gRPC-Web, Connect)");
     expect(output).toContain("demo passed: all 8 steps behaved as expected");
+    expect(output).toMatch(/#1 \d\d:\d\d:\d\d [0-9a-f-]{36}: hello from make start/);
+    expect(output).toContain("start passed: the user service and the chat answered");
     expect(output).toContain("[user-service] info server stopped");
+    expect(output).toContain("[chat] info server stopped");
     expect(code, output).toBe(0);
-    expect(existsSync(database)).toBe(true);
+    expect(existsSync(join(dir, "user-service.db"))).toBe(true);
+    expect(existsSync(join(dir, "chat.db"))).toBe(true);
   });
 });
