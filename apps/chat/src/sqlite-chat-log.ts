@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { runSqliteMigrations } from "@polyrpc/server-kit";
 import type { ChatLog, ReadOptions, StoredMessage } from "./chat-log.js";
 
 /** Schema versions, applied in order at start-up; each runs once, in its own transaction. */
@@ -40,18 +41,7 @@ function fromRow(row: MessageRow): StoredMessage {
 
 /** Applies the migrations this database has not seen yet; returns the schema version. */
 export function migrate(db: Database.Database): number {
-  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
-  const current = (db.prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").get() as { v: number }).v;
-  const record = db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, unixepoch())");
-  migrations.forEach((sql, index) => {
-    const version = index + 1;
-    if (version <= current) return;
-    db.transaction(() => {
-      db.exec(sql);
-      record.run(version);
-    })();
-  });
-  return migrations.length;
+  return runSqliteMigrations(db, migrations);
 }
 
 /** Options of `SqliteChatLog`. */

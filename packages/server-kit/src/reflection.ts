@@ -1,18 +1,18 @@
 import { toBinary, type DescFile } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { Server } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 
 /** The files and everything they import, each once, dependencies first. */
-function withDependencies(files: readonly DescFile[]): FileDescriptorProto[] {
-  const ordered: FileDescriptorProto[] = [];
+export function dependencyClosure(files: readonly DescFile[]): DescFile[] {
+  const ordered: DescFile[] = [];
   const seen = new Set<string>();
   const visit = (file: DescFile) => {
     if (seen.has(file.name)) return;
     seen.add(file.name);
     file.dependencies.forEach(visit);
-    ordered.push(file.proto);
+    ordered.push(file);
   };
   files.forEach(visit);
   return ordered;
@@ -24,8 +24,8 @@ function withDependencies(files: readonly DescFile[]): FileDescriptorProto[] {
  * breaks clients such as grpcurl on grpc.health.v1.)
  */
 export function reflectionPackageDefinition(files: readonly DescFile[]): PackageDefinition {
-  const fileDescriptorProtos = withDependencies(files).map((proto) =>
-    Buffer.from(toBinary(FileDescriptorProtoSchema, proto)),
+  const fileDescriptorProtos = dependencyClosure(files).map((file) =>
+    Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)),
   );
   return { "polyrpc.descriptors": { format: "polyrpc descriptors", fileDescriptorProtos } as never };
 }

@@ -2,6 +2,7 @@ import { toBinary, type DescFile, type DescMessage, type MessageInitShape } from
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { reflectionV1, reflectionV1alpha } from "@polyrpc/proto";
+import { dependencyClosure } from "../reflection.js";
 
 type Request = reflectionV1.ServerReflectionRequest;
 type Response = MessageInitShape<typeof reflectionV1.ServerReflectionResponseSchema>;
@@ -39,16 +40,9 @@ function indexSymbols(files: readonly DescFile[]): Map<string, DescFile> {
 
 /** A file and everything it imports, serialised, the file first. */
 function withDependencies(file: DescFile): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const seen = new Set<string>();
-  const visit = (f: DescFile) => {
-    if (seen.has(f.name)) return;
-    seen.add(f.name);
-    out.push(toBinary(FileDescriptorProtoSchema, f.proto));
-    f.dependencies.forEach(visit);
-  };
-  visit(file);
-  return out;
+  return dependencyClosure([file])
+    .reverse()
+    .map((f) => toBinary(FileDescriptorProtoSchema, f.proto));
 }
 
 /**
