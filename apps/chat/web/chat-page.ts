@@ -103,8 +103,9 @@ joinForm.addEventListener("submit", async (event) => {
   show(`Joining ${room}…`);
   try {
     const history = await chat.getHistory({ room, limit: 50 }, { signal: session.signal });
+    // Follow on from the last message shown (not history.lastSequence, which may already count a
+    // message sent after the history was read: the subscription replays it).
     history.messages.forEach(showMessage);
-    lastSequence = history.lastSequence;
   } catch (err) {
     show(`Cannot join: ${ConnectError.from(err).rawMessage}`);
     return;
