@@ -39,6 +39,9 @@ pnpm install --frozen-lockfile
 # make a second run instant).
 go_tools=(
   "grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3"
+  "protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12"
+  "protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2"
+  "interop-client google.golang.org/grpc/interop/client@v1.85.0"
 )
 mkdir -p .tools/bin
 for entry in "${go_tools[@]}"; do
@@ -47,6 +50,22 @@ for entry in "${go_tools[@]}"; do
   if [ ! -x ".tools/bin/${name}" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$module" ]; then
     echo "building ${module}"
     GOBIN="$PWD/.tools/bin" go install "$module"
+    # `go install` names a binary after its package directory; give each its name from the list.
+    built=".tools/bin/$(basename "${module%@*}")"
+    [ "$built" = ".tools/bin/${name}" ] || mv "$built" ".tools/bin/${name}"
     echo "$module" >"$stamp"
   fi
+done
+
+# The Python interop stubs run in a project-local virtual environment with pinned wheels.
+venv=interop/python/.venv
+if [ ! -x "$venv/bin/python" ] || ! cmp -s interop/python/requirements.txt "$venv/.requirements.txt"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r interop/python/requirements.txt
+  cp interop/python/requirements.txt "$venv/.requirements.txt"
+fi
+
+# The Go interop modules' dependencies, downloaded up front so that a proxy failure shows here.
+for mod in interop/go interop/grpc-testing/descriptors; do
+  if [ -f "$mod/go.mod" ]; then (cd "$mod" && go mod download); fi
 done

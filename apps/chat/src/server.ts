@@ -1,5 +1,5 @@
 import { chatV1, protoFiles } from "@polyrpc/proto";
-import { createLogger, type Logger } from "@polyrpc/server-kit";
+import { createLogger, serverTls, type Logger } from "@polyrpc/server-kit";
 import { startConnectServer, type ConnectServerHandle } from "@polyrpc/server-kit/connect";
 import { InProcessChatBus, type ChatBus } from "./chat-bus.js";
 import type { ChatLog } from "./chat-log.js";
@@ -51,6 +51,7 @@ export async function startChat(config: Readonly<ChatConfig>, overrides: ChatOve
     limits: config,
     log: logger,
     corsOrigins: config.CORS_ORIGINS,
+    tls: serverTls(config),
     fallback: await loadWebPage(),
   });
   return {

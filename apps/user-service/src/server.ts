@@ -1,5 +1,12 @@
 import { protoFiles, UserService } from "@polyrpc/proto";
-import { createLogger, grpcService, startGrpcServer, type GrpcServerHandle, type Logger } from "@polyrpc/server-kit";
+import {
+  createLogger,
+  grpcService,
+  serverTls,
+  startGrpcServer,
+  type GrpcServerHandle,
+  type Logger,
+} from "@polyrpc/server-kit";
 import type { UserServiceConfig } from "./config.js";
 import { SqliteUserStore } from "./sqlite-user-store.js";
 import { userServiceImpl } from "./user-service.js";
@@ -32,6 +39,8 @@ export async function startUserService(
     files: protoFiles,
     limits: config,
     log,
+    tls: serverTls(config),
+    echoTestMetadata: config.ECHO_TEST_METADATA,
   });
   return {
     server,

@@ -62,6 +62,16 @@ export const serverEnvSchema = z.object({
   SHUTDOWN_DRAIN_MS: integer(0, 10 * 60 * 1000).default(10_000),
   /** On SIGTERM, the process force-closes every connection after this long, whatever is running. */
   SHUTDOWN_TIMEOUT_MS: integer(0, 10 * 60 * 1000).default(20_000),
+  /** PEM certificate chain for TLS on the app port (with TLS_KEY_FILE); plaintext when unset. */
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
+  /** PEM CA bundle: when set, clients must present a certificate it signed (mTLS). */
+  TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
+  /** Echo the gRPC interop test headers (x-grpc-test-echo-*); for interop runs only. */
+  ECHO_TEST_METADATA: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
 });
 
 export type ServerEnv = z.infer<typeof serverEnvSchema>;

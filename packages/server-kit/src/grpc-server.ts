@@ -6,6 +6,7 @@ import type { GrpcService } from "./grpc-service.js";
 import { Health, HEALTH_SERVICE_NAME } from "./health.js";
 import type { Logger } from "./logger.js";
 import { addReflection } from "./reflection.js";
+import type { ServerTls } from "./server-tls.js";
 import { drain } from "./shutdown.js";
 
 /** Limits and timings of a server; every field has a default in serverEnvSchema. */
@@ -32,6 +33,10 @@ export interface GrpcServerOptions {
   files: readonly DescFile[];
   limits: ServerLimits;
   log: Logger;
+  /** TLS (and mTLS) on the port; plaintext when omitted. See `serverTls`. */
+  tls?: ServerTls;
+  /** Echo the gRPC interop test headers; for interop runs only. */
+  echoTestMetadata?: boolean;
 }
 
 /** grpc-js channel options for a server's limits. */
@@ -91,23 +96,40 @@ export class GrpcServerHandle {
 
 /** Starts a grpc-js server with the given services, grpc.health.v1 and reflection (v1, v1alpha). */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
-  const { host, port, services, files, limits, log } = options;
+  const { host, port, services, files, limits, log, tls } = options;
   const server = new Server(grpcServerOptions(limits));
   const activeCalls = new ActiveCalls();
   const health = new Health(services.map((s) => s.descriptor.typeName));
   for (const service of services) {
-    const { definition, implementation } = service.register({ log, activeCalls });
+    const { definition, implementation } = service.register({
+      log,
+      activeCalls,
+      echoTestMetadata: options.echoTestMetadata ?? false,
+    });
     server.addService(definition, implementation);
   }
   health.addToServer(server);
   addReflection(server, files, [...services.map((s) => s.descriptor.typeName), HEALTH_SERVICE_NAME]);
 
+  const credentials = tls
+    ? ServerCredentials.createSsl(
+        tls.clientCa ?? null,
+        [{ cert_chain: tls.cert, private_key: tls.key }],
+        !!tls.clientCa,
+      )
+    : ServerCredentials.createInsecure();
   const boundPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync(`${host}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
-  log.info({ host, port: boundPort, services: services.map((s) => s.descriptor.typeName) }, "gRPC server listening");
+  log.info(
+    {
+      host,
+      port: boundPort,
+      tls: tls ? (tls.clientCa ? "mtls" : "tls") : "off",
+      services: services.map((s) => s.descriptor.typeName),
+    },
+    "gRPC server listening",
+  );
   return new GrpcServerHandle(server, boundPort, health, activeCalls, limits, log);
 }
 

@@ -15,6 +15,7 @@ import { CancelledError } from "./errors.js";
 import { grpcMethodPath, grpcServiceDefinition } from "./grpc-definition.js";
 import type { Logger } from "./logger.js";
 import { toRpcStatus } from "./rpc-status.js";
+import { echoTestMetadata } from "./test-metadata.js";
 
 /** What a handler knows about the call it serves. */
 export interface HandlerContext {
@@ -29,6 +30,11 @@ export interface HandlerContext {
   readonly requestMetadata: Metadata;
   /** Sent with the status at the end of the call. */
   readonly responseTrailer: Metadata;
+  /**
+   * Sends the response headers now (before the first message); otherwise they go out, empty,
+   * with the first message or the status. Call it at most once.
+   */
+  sendResponseHeader(header: Metadata): void;
   readonly peer: string;
   readonly log: Logger;
 }
@@ -55,6 +61,8 @@ export type ServiceImpl<S extends DescService> = {
 export interface GrpcServiceOptions {
   log: Logger;
   activeCalls: ActiveCalls;
+  /** Echo the gRPC interop test headers (see echoTestMetadata in test-metadata.ts). */
+  echoTestMetadata?: boolean;
 }
 
 type AnyCall =
@@ -91,13 +99,19 @@ function openScope(
       end(s);
     },
   });
+  const responseTrailer = new Metadata();
+  if (options.echoTestMetadata) {
+    const header = echoTestMetadata(call.metadata, responseTrailer);
+    if (header) call.sendMetadata(header);
+  }
   return {
     ctx: {
       method: path,
       signal: controller.signal,
       deadline: deadline instanceof Date ? deadline : Number.isFinite(deadline) ? new Date(deadline) : undefined,
       requestMetadata: call.metadata,
-      responseTrailer: new Metadata(),
+      responseTrailer,
+      sendResponseHeader: (header) => call.sendMetadata(header),
       peer: call.getPeer(),
       log,
     },
@@ -183,7 +197,8 @@ export function grpcServiceImplementation<S extends DescService>(
   const table = impl as unknown as Record<string, (...args: unknown[]) => unknown>;
   for (const method of service.methods) {
     const handler = table[method.localName];
-    if (typeof handler !== "function") throw new Error(`no handler for ${grpcMethodPath(method)}`);
+    // A method without a handler is left out: grpc-js answers it UNIMPLEMENTED.
+    if (typeof handler !== "function") continue;
     switch (method.methodKind) {
       case "unary":
       case "client_streaming":

@@ -37,5 +37,7 @@ export { Health, HEALTH_SERVICE_NAME } from "./health.js";
 export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
 export { addReflection, reflectionPackageDefinition } from "./reflection.js";
 export { drain, SHUTDOWN_MESSAGE, type Drainable, type ShutdownTimings } from "./shutdown.js";
+export { serverTls, type ServerTls } from "./server-tls.js";
+export { ECHO_INITIAL_KEY, ECHO_TRAILING_BIN_KEY, echoTestMetadata } from "./test-metadata.js";
 export { runSqliteMigrations, type MigratableDatabase } from "./sqlite-migrations.js";
 export { INTERNAL_ERROR_MESSAGE, RpcStatusError, toRpcStatus } from "./rpc-status.js";

@@ -22,6 +22,8 @@ export interface CallOptions {
   metadata?: Metadata;
   /** Aborting cancels the call (the server sees CANCELLED). */
   signal?: AbortSignal;
+  /** Receives the response headers when they arrive. */
+  onHeader?: (header: Metadata) => void;
   /** Receives the response trailers when the call ends, whatever its status. */
   onTrailer?: (trailer: Metadata) => void;
 }
@@ -68,6 +70,7 @@ function callOptions(options: CallOptions | undefined): GrpcCallOptions {
 /** Wires trailers and cancellation to a call. */
 // ClientUnaryCall is grpc-js's base call type: every stream type extends it.
 function attach(call: ClientUnaryCall, options: CallOptions | undefined) {
+  if (options?.onHeader) call.on("metadata", options.onHeader);
   if (options?.onTrailer) {
     const onTrailer = options.onTrailer;
     call.on("status", (status: { metadata: Metadata }) => onTrailer(status.metadata));

@@ -1,12 +1,15 @@
 import { createServer as createHttp1Server, type IncomingMessage, type ServerResponse } from "node:http";
 import {
   constants as http2Constants,
+  createSecureServer,
   createServer as createHttp2Server,
+  type Http2SecureServer,
+  type Http2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
   type Http2Session,
 } from "node:http2";
-import { createServer as createNetServer, type Socket } from "node:net";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { DescFile, DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -14,6 +17,7 @@ import { healthV1 } from "@polyrpc/proto";
 import { ActiveCalls } from "../active-calls.js";
 import type { ServerLimits } from "../grpc-server.js";
 import type { Logger } from "../logger.js";
+import type { ServerTls } from "../server-tls.js";
 import { drain } from "../shutdown.js";
 import { ConnectHealth } from "./connect-health.js";
 import { errorInterceptor, trackingInterceptor } from "./connect-interceptors.js";
@@ -36,6 +40,8 @@ export interface ConnectServerOptions {
   log: Logger;
   /** Browser origins allowed by CORS ("*" for any); none by default. */
   corsOrigins?: readonly string[];
+  /** TLS (and mTLS) on the port: HTTP/2 and HTTP/1.1 by ALPN. Plaintext when omitted. */
+  tls?: ServerTls;
   /** Answers requests that are not RPCs (a web page, say); 404 when omitted. */
   fallback?: (req: Req, res: Res) => void;
 }
@@ -54,6 +60,8 @@ export class ConnectServerHandle {
 
   constructor(
     readonly port: number,
+    /** True when the port speaks TLS. */
+    readonly secure: boolean,
     readonly health: ConnectHealth,
     readonly activeCalls: ActiveCalls,
     private readonly stop: {
@@ -72,7 +80,7 @@ export class ConnectServerHandle {
 
   /** `http://host:port`, the base URL connect transports take. */
   get baseUrl(): string {
-    return `http://${this.address}`;
+    return `${this.secure ? "https" : "http"}://${this.address}`;
   }
 
   /** Drains and stops the server (see `drain`). Idempotent. */
@@ -114,43 +122,70 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     handler(req, res);
   };
 
-  const http2Server = createHttp2Server({ settings: { maxConcurrentStreams: limits.MAX_CONCURRENT_STREAMS } }, serve);
-  const http1Server = createHttp1Server(serve);
   const sessions = new Set<Http2Session>();
   const sockets = new Set<Socket>();
-  http2Server.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-    manageSession(session, limits);
-  });
-
-  const netServer = createNetServer((socket) => {
+  const trackSocket = (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    socket.once("readable", () => {
-      const head: Buffer | null = socket.read(HTTP2_PREFACE.length) ?? socket.read();
-      if (head === null) return socket.destroy();
-      socket.unshift(head);
-      const target = head.equals(HTTP2_PREFACE.subarray(0, head.length)) ? http2Server : http1Server;
-      target.emit("connection", socket);
+  };
+  const settings = { maxConcurrentStreams: limits.MAX_CONCURRENT_STREAMS };
+  const http1Server = createHttp1Server(serve);
+  let listener: NetServer;
+  if (options.tls) {
+    const { cert, key, clientCa } = options.tls;
+    const tlsServer = createSecureServer(
+      { cert, key, ca: clientCa, requestCert: !!clientCa, rejectUnauthorized: !!clientCa, allowHTTP1: true, settings },
+      serve,
+    );
+    tlsServer.on("secureConnection", trackSocket);
+    watchSessions(tlsServer);
+    listener = tlsServer;
+  } else {
+    const http2Server = createHttp2Server({ settings }, serve);
+    watchSessions(http2Server);
+    listener = createNetServer((socket) => {
+      trackSocket(socket);
+      socket.once("readable", () => {
+        const head: Buffer | null = socket.read(HTTP2_PREFACE.length) ?? socket.read();
+        if (head === null) return socket.destroy();
+        socket.unshift(head);
+        const target = head.equals(HTTP2_PREFACE.subarray(0, head.length)) ? http2Server : http1Server;
+        target.emit("connection", socket);
+      });
     });
-  });
+  }
+  function watchSessions(server: Http2Server | Http2SecureServer) {
+    server.on("session", (session) => {
+      sessions.add(session);
+      session.once("close", () => sessions.delete(session));
+      manageSession(session, limits);
+    });
+  }
   await new Promise<void>((resolve, reject) => {
-    netServer.once("error", reject);
-    netServer.listen(options.port, options.host, () => resolve());
+    listener.once("error", reject);
+    listener.listen(options.port, options.host, () => resolve());
   });
-  const address = netServer.address();
+  const address = listener.address();
   const port = typeof address === "object" && address ? address.port : options.port;
-  log.info({ host: options.host, port, services: serviceNames }, "Connect server listening (gRPC, gRPC-Web, Connect)");
+  log.info(
+    {
+      host: options.host,
+      port,
+      tls: options.tls ? (options.tls.clientCa ? "mtls" : "tls") : "off",
+      services: serviceNames,
+    },
+    "Connect server listening (gRPC, gRPC-Web, Connect)",
+  );
 
   let closedPromise: Promise<void> = Promise.resolve();
   return new ConnectServerHandle(
     port,
+    !!options.tls,
     health,
     activeCalls,
     {
       stopAccepting() {
-        closedPromise = new Promise((resolve) => netServer.close(() => resolve()));
+        closedPromise = new Promise((resolve) => listener.close(() => resolve()));
         for (const session of sessions) session.close();
         http1Server.closeIdleConnections();
         // HTTP/1.1 connections close after their current response.

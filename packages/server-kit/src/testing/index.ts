@@ -1,2 +1,3 @@
 export { HealthClient, type ServingStatusName } from "./health-client.js";
 export { ReflectionClient, type ReflectionVersion } from "./reflection-client.js";
+export { createTestCertificates, type TestCertificates } from "./test-certificates.js";
