@@ -3,9 +3,14 @@ import type { ActiveCalls } from "../active-calls.js";
 import type { Logger } from "../logger.js";
 import { toRpcStatus } from "../rpc-status.js";
 
-/** Turns whatever a handler threw into a ConnectError, through the kit's one mapping (rpc-status.ts). */
-export function toConnectError(err: unknown, log: Logger, method: string): ConnectError {
+/**
+ * Turns whatever a handler threw into a ConnectError, through the kit's one mapping (rpc-status.ts).
+ * Anything thrown after the client went away (a cancelled stream's "premature close", say) is the
+ * cancellation, not a server error.
+ */
+export function toConnectError(err: unknown, log: Logger, method: string, signal?: AbortSignal): ConnectError {
   if (err instanceof ConnectError) return err;
+  if (signal?.aborted) return new ConnectError("the call was cancelled", Code.Canceled);
   const status = toRpcStatus(err, log, method);
   // gRPC status codes and connect Codes share their numbers.
   return new ConnectError(status.details, status.code as number as Code);
@@ -16,11 +21,16 @@ function grpcCodeName(code: Code): string {
   return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
-async function* mapErrors<T>(messages: AsyncIterable<T>, log: Logger, method: string): AsyncGenerator<T> {
+async function* mapErrors<T>(
+  messages: AsyncIterable<T>,
+  log: Logger,
+  method: string,
+  signal: AbortSignal,
+): AsyncGenerator<T> {
   try {
     yield* messages;
   } catch (err) {
-    throw toConnectError(err, log, method);
+    throw toConnectError(err, log, method, signal);
   }
 }
 
@@ -30,9 +40,9 @@ export function errorInterceptor(log: Logger): Interceptor {
     const method = `/${req.service.typeName}/${req.method.name}`;
     try {
       const res = await next(req);
-      return res.stream ? { ...res, message: mapErrors(res.message, log, method) } : res;
+      return res.stream ? { ...res, message: mapErrors(res.message, log, method, req.signal) } : res;
     } catch (err) {
-      throw toConnectError(err, log, method);
+      throw toConnectError(err, log, method, req.signal);
     }
   };
 }
