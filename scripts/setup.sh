@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 pnpm_version=$(node -p 'require("./package.json").packageManager.split("@")[1]')
 
-# Debian packages: a C++ toolchain for better-sqlite3, Chromium for the browser tests.
-debs=(git make g++ python3 chromium)
+# Debian packages: a C++ toolchain for better-sqlite3, openssl for test certificates, Chromium for
+# the browser tests.
+debs=(git make g++ python3 openssl chromium)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
