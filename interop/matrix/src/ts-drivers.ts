@@ -48,6 +48,53 @@ const newUser = (username: string) => ({ username, email: `${username}@example.c
 /** Resolves when `signal`-free code should stop waiting: never, until the stream ends. */
 const forever = () => new Promise<never>(() => {});
 
+type ChatRequest = { userId: string; text: string };
+type OpenChat = (
+  requests: AsyncIterable<ChatRequest>,
+  options: { timeoutMs?: number; signal?: AbortSignal },
+) => AsyncIterable<ChatMessage>;
+
+/** The Chat-based operations, the same over any stack that can open a Chat stream. */
+function chatOperations(openChat: OpenChat): Pick<Driver, "chat" | "chatUntilDeadline" | "chatThenCancel"> {
+  return {
+    async chat(userId, texts) {
+      async function* requests() {
+        yield* texts.map((text) => ({ userId, text }));
+      }
+      const out: ChatMessage[] = [];
+      for await (const msg of openChat(requests(), {})) out.push(msg);
+      return out;
+    },
+    async chatUntilDeadline(ms) {
+      async function* nothing(): AsyncGenerator<ChatRequest> {
+        await forever();
+      }
+      try {
+        for await (const _ of openChat(nothing(), { timeoutMs: ms }));
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    },
+    async chatThenCancel(userId, text) {
+      const controller = new AbortController();
+      async function* requests() {
+        yield { userId, text };
+        await forever();
+      }
+      const stream = openChat(requests(), { signal: controller.signal })[Symbol.asyncIterator]();
+      const first = await stream.next();
+      controller.abort();
+      try {
+        await stream.next();
+        return { echoed: first.value?.text ?? "", error: undefined };
+      } catch (error) {
+        return { echoed: first.value?.text ?? "", error };
+      }
+    },
+  };
+}
+
 /** The TypeScript client on @grpc/grpc-js, through the kit's typed client. */
 export function grpcJsDriver(target: Target): Driver {
   const client = createGrpcClient(UserService, target.address, {
@@ -83,44 +130,7 @@ export function grpcJsDriver(target: Target): Driver {
       return users;
     },
     createUsers: async (names) => (await m.createUsers(names.map(newUser), opts)).count,
-    async chat(userId, texts) {
-      const out: ChatMessage[] = [];
-      for await (const msg of m.chat(
-        texts.map((text) => ({ userId, text })),
-        opts,
-      ))
-        out.push(msg);
-      return out;
-    },
-    async chatUntilDeadline(ms) {
-      try {
-        for await (const _ of m.chat(
-          (async function* () {
-            await forever();
-          })(),
-          { timeoutMs: ms },
-        ));
-      } catch (err) {
-        return err;
-      }
-      return undefined;
-    },
-    async chatThenCancel(userId, text) {
-      const controller = new AbortController();
-      async function* requests() {
-        yield { userId, text };
-        await forever();
-      }
-      const stream = m.chat(requests(), { ...opts, signal: controller.signal })[Symbol.asyncIterator]();
-      const first = await stream.next();
-      controller.abort();
-      try {
-        await stream.next();
-        return { echoed: first.value?.text ?? "", error: undefined };
-      } catch (error) {
-        return { echoed: first.value?.text ?? "", error };
-      }
-    },
+    ...chatOperations((requests, options) => m.chat(requests, { ...opts, ...options })),
     status(err) {
       if (isServiceError(err)) return { code: Status[err.code] ?? String(err.code), message: err.details };
       return { code: "CLIENT_ERROR", message: String(err) };
@@ -177,43 +187,7 @@ export function connectDriver(target: Target): Driver {
       }
       return (await client.createUsers(requests(), opts)).count;
     },
-    async chat(userId, texts) {
-      async function* requests() {
-        yield* texts.map((text) => ({ userId, text }));
-      }
-      const out: ChatMessage[] = [];
-      for await (const msg of client.chat(requests(), opts)) out.push(msg);
-      return out;
-    },
-    async chatUntilDeadline(ms) {
-      try {
-        for await (const _ of client.chat(
-          (async function* () {
-            await forever();
-          })(),
-          { timeoutMs: ms },
-        ));
-      } catch (err) {
-        return err;
-      }
-      return undefined;
-    },
-    async chatThenCancel(userId, text) {
-      const controller = new AbortController();
-      async function* requests() {
-        yield { userId, text };
-        await forever();
-      }
-      const stream = client.chat(requests(), { ...opts, signal: controller.signal })[Symbol.asyncIterator]();
-      const first = await stream.next();
-      controller.abort();
-      try {
-        await stream.next();
-        return { echoed: first.value?.text ?? "", error: undefined };
-      } catch (error) {
-        return { echoed: first.value?.text ?? "", error };
-      }
-    },
+    ...chatOperations((requests, options) => client.chat(requests, { ...opts, ...options })),
     status(err) {
       const e = ConnectError.from(err);
       return { code: grpcName(e.code), message: e.rawMessage };
