@@ -6,6 +6,7 @@ import type { GrpcService } from "./grpc-service.js";
 import { Health, HEALTH_SERVICE_NAME } from "./health.js";
 import type { Logger } from "./logger.js";
 import { addReflection } from "./reflection.js";
+import type { CallHook } from "./call-hooks.js";
 import type { ServerTls } from "./server-tls.js";
 import { drain } from "./shutdown.js";
 
@@ -37,6 +38,8 @@ export interface GrpcServerOptions {
   tls?: ServerTls;
   /** Echo the gRPC interop test headers; for interop runs only. */
   echoTestMetadata?: boolean;
+  /** Steps every call of `services` goes through before its handler (auth, validation, limits, metrics). */
+  hooks?: readonly CallHook[];
 }
 
 /** grpc-js channel options for a server's limits. */
@@ -105,6 +108,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       log,
       activeCalls,
       echoTestMetadata: options.echoTestMetadata ?? false,
+      hooks: options.hooks,
     });
     server.addService(definition, implementation);
   }

@@ -16,6 +16,7 @@ import { grpcMethodPath, grpcServiceDefinition } from "./grpc-definition.js";
 import type { Logger } from "./logger.js";
 import { toRpcStatus } from "./rpc-status.js";
 import { echoTestMetadata } from "./test-metadata.js";
+import { CallTaps, startHooks, type CallHook, type CallInfo, type CallValueKey } from "./call-hooks.js";
 
 /** What a handler knows about the call it serves. */
 export interface HandlerContext {
@@ -37,6 +38,8 @@ export interface HandlerContext {
   sendResponseHeader(header: Metadata): void;
   readonly peer: string;
   readonly log: Logger;
+  /** Values the call hooks attached (the caller's identity, say); the same accessor as connect's. */
+  readonly values: { get<T>(key: CallValueKey<T>): T };
 }
 
 type Input<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
@@ -63,6 +66,8 @@ export interface GrpcServiceOptions {
   activeCalls: ActiveCalls;
   /** Echo the gRPC interop test headers (see echoTestMetadata in test-metadata.ts). */
   echoTestMetadata?: boolean;
+  /** Steps every call goes through before its handler (see call-hooks.ts). */
+  hooks?: readonly CallHook[];
 }
 
 type AnyCall =
@@ -73,8 +78,10 @@ type AnyCall =
 
 interface CallScope {
   ctx: HandlerContext;
-  /** Logs the outcome and unregisters the call. */
-  finish(code: Status): void;
+  info: CallInfo;
+  taps: CallTaps;
+  /** Logs the outcome, tells the taps, and unregisters the call. */
+  finish(code: Status, message?: string): void;
 }
 
 function openScope(
@@ -100,23 +107,49 @@ function openScope(
     },
   });
   const responseTrailer = new Metadata();
+  const values = new Map<symbol, unknown>();
+  const taps = new CallTaps();
+  const info: CallInfo = {
+    service: method.parent.typeName,
+    method: method.name,
+    path,
+    kind: method.methodKind,
+    runtime: "grpc-js",
+    header: (name) => {
+      const value = call.metadata.get(name)[0];
+      return typeof value === "string" ? value : value?.toString("base64");
+    },
+    signal: controller.signal,
+    deadline: deadline instanceof Date ? deadline : Number.isFinite(deadline) ? new Date(deadline) : undefined,
+    set: (key, value) => void values.set(key.id, value),
+    get: <T>(key: CallValueKey<T>) => (values.has(key.id) ? (values.get(key.id) as T) : key.defaultValue),
+    abort: (error) => {
+      const status = { ...toRpcStatus(error, log, path), metadata: responseTrailer };
+      controller.abort(error);
+      end(status);
+    },
+  };
   if (options.echoTestMetadata) {
     const header = echoTestMetadata(call.metadata, responseTrailer);
     if (header) call.sendMetadata(header);
   }
   return {
+    info,
+    taps,
     ctx: {
       method: path,
       signal: controller.signal,
-      deadline: deadline instanceof Date ? deadline : Number.isFinite(deadline) ? new Date(deadline) : undefined,
+      deadline: info.deadline,
       requestMetadata: call.metadata,
       responseTrailer,
       sendResponseHeader: (header) => call.sendMetadata(header),
       peer: call.getPeer(),
       log,
+      values: { get: info.get },
     },
-    finish(code) {
+    finish(code, message = "") {
       untrack();
+      taps.end(code, message);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const entry = { code: Status[code], ms: Math.round(ms * 1000) / 1000 };
       if (code === Status.OK || code === Status.CANCELLED) log.debug(entry, "call finished");
@@ -169,10 +202,19 @@ async function* incoming<T>(
   }
 }
 
+/** Shows every request message to the call's taps before the handler gets it. */
+async function* tapped<T>(messages: AsyncIterable<T>, taps: CallTaps): AsyncGenerator<T> {
+  for await (const message of messages) {
+    taps.request(message);
+    yield message;
+  }
+}
+
 /** Writes a handler's output with back-pressure; stops as soon as the call is aborted. */
-async function writeAll(call: WritableCall, output: AsyncIterable<unknown>, signal: AbortSignal) {
+async function writeAll(call: WritableCall, output: AsyncIterable<unknown>, signal: AbortSignal, taps: CallTaps) {
   for await (const message of output) {
     if (signal.aborted) return;
+    taps.response(message);
     if (!call.write(message)) await drained(call, signal);
     if (signal.aborted) return;
   }
@@ -206,25 +248,40 @@ export function grpcServiceImplementation<S extends DescService>(
           call: ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown>,
           callback: sendUnaryData<unknown>,
         ) => {
-          const scope = openScope(call, method, options, () => {});
-          const finish = (code: Status) => scope.finish(scope.ctx.signal.aborted ? Status.CANCELLED : code);
+          let responded = false;
+          const respond = (err: StatusObject | null, response?: unknown) => {
+            if (responded) return false;
+            responded = true;
+            if (err) callback(err);
+            else callback(null, response, scope.ctx.responseTrailer);
+            return true;
+          };
+          const scope = openScope(call, method, options, (status) => respond(status));
+          const finish = (code: Status, message?: string) =>
+            scope.finish(scope.ctx.signal.aborted && code === Status.OK ? Status.CANCELLED : code, message);
           Promise.resolve()
-            .then(() => {
-              const input =
-                method.methodKind === "unary"
-                  ? (call as ServerUnaryCall<unknown, unknown>).request
-                  : incoming(call as ServerReadableStream<unknown, unknown>, scope.ctx.signal);
-              return handler.call(impl, input, scope.ctx);
+            .then(async () => {
+              await startHooks(options.hooks ?? [], scope.info, scope.taps);
+              let input: unknown;
+              if (method.methodKind === "unary") {
+                input = (call as ServerUnaryCall<unknown, unknown>).request;
+                scope.taps.request(input);
+              } else {
+                input = tapped(incoming(call as ServerReadableStream<unknown, unknown>, scope.ctx.signal), scope.taps);
+              }
+              const response = await handler.call(impl, input, scope.ctx);
+              scope.taps.response(response);
+              return response;
             })
             .then(
               (response) => {
-                callback(null, response, scope.ctx.responseTrailer);
-                finish(Status.OK);
+                if (respond(null, response)) finish(Status.OK);
+                else finish(Status.CANCELLED);
               },
               (err: unknown) => {
                 const status = statusOf(err, scope);
-                callback(status);
-                finish(status.code);
+                respond(status);
+                finish(scope.ctx.signal.aborted ? Status.CANCELLED : status.code, status.details);
               },
             );
         };
@@ -240,14 +297,19 @@ export function grpcServiceImplementation<S extends DescService>(
             call.emit("error", status);
           };
           const scope = openScope(call, method, options, endWith);
-          const request =
-            method.methodKind === "server_streaming"
-              ? (call as ServerWritableStream<unknown, unknown>).request
-              : incoming(call as ServerDuplexStream<unknown, unknown>, scope.ctx.signal);
           Promise.resolve()
-            .then(() =>
-              writeAll(call, handler.call(impl, request, scope.ctx) as AsyncIterable<unknown>, scope.ctx.signal),
-            )
+            .then(async () => {
+              await startHooks(options.hooks ?? [], scope.info, scope.taps);
+              let request: unknown;
+              if (method.methodKind === "server_streaming") {
+                request = (call as ServerWritableStream<unknown, unknown>).request;
+                scope.taps.request(request);
+              } else {
+                request = tapped(incoming(call as ServerDuplexStream<unknown, unknown>, scope.ctx.signal), scope.taps);
+              }
+              const output = handler.call(impl, request, scope.ctx) as AsyncIterable<unknown>;
+              await writeAll(call, output, scope.ctx.signal, scope.taps);
+            })
             .then(
               () => {
                 if (endedWith !== undefined) return scope.finish(endedWith);
@@ -262,7 +324,7 @@ export function grpcServiceImplementation<S extends DescService>(
                 if (scope.ctx.signal.aborted) return scope.finish(Status.CANCELLED);
                 const status = statusOf(err, scope);
                 endWith(status);
-                scope.finish(status.code);
+                scope.finish(status.code, status.details);
               },
             );
         };

@@ -1,4 +1,14 @@
 export { ActiveCalls, type ActiveCall } from "./active-calls.js";
+export {
+  CallTaps,
+  createCallValueKey,
+  startHooks,
+  type CallHook,
+  type CallInfo,
+  type CallTap,
+  type CallValueKey,
+  type MethodKind,
+} from "./call-hooks.js";
 export { ConfigError, loadConfig, portSchema, serverEnvSchema, type ServerEnv } from "./config.js";
 export {
   AlreadyExistsError,

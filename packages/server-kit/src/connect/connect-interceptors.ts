@@ -2,6 +2,8 @@ import { Code, ConnectError, type Interceptor, type StreamResponse } from "@conn
 import type { ActiveCalls } from "../active-calls.js";
 import type { Logger } from "../logger.js";
 import { toRpcStatus } from "../rpc-status.js";
+import { CallTaps, startHooks, type CallHook, type CallInfo } from "../call-hooks.js";
+import type { status as Status } from "@grpc/grpc-js";
 
 /**
  * Turns whatever a handler threw into a ConnectError, through the kit's one mapping (rpc-status.ts).
@@ -110,5 +112,90 @@ async function* endable<T>(
     // Stops the handler's generator too, so that it releases what it holds.
     void iterator.return?.();
     finish(code);
+  }
+}
+
+/**
+ * Runs the kit's call hooks (call-hooks.ts) for every call of `services`, as the grpc-js adapter
+ * does: `start` before the handler (a refusal becomes the call's status), request and response
+ * taps on every message, `end` with the final code. Values hooks set reach handlers as connect
+ * context values (`ctx.values.get(key)`).
+ */
+export function hooksInterceptor(hooks: readonly CallHook[], services: ReadonlySet<string>, log: Logger): Interceptor {
+  return (next) => async (req) => {
+    if (hooks.length === 0 || !services.has(req.service.typeName)) return next(req);
+    const method = `/${req.service.typeName}/${req.method.name}`;
+    const taps = new CallTaps();
+    let abortWith: (error: ConnectError) => void = () => {};
+    const aborted = new Promise<never>((_, reject) => (abortWith = reject));
+    aborted.catch(() => {});
+    const end = (err: unknown) => {
+      if (err === undefined) return taps.end(0 as Status, "");
+      const e = toConnectError(err, log, method, req.signal);
+      taps.end(e.code as number as Status, e.rawMessage);
+    };
+    const info: CallInfo = {
+      service: req.service.typeName,
+      method: req.method.name,
+      path: method,
+      kind: req.method.methodKind,
+      runtime: "connect",
+      header: (name) => req.header.get(name) ?? undefined,
+      signal: req.signal,
+      deadline: undefined,
+      set: (key, value) => void req.contextValues.set(key, value),
+      get: (key) => req.contextValues.get(key),
+      abort: (error) => abortWith(toConnectError(error, log, method, req.signal)),
+    };
+    try {
+      await startHooks(hooks, info, taps);
+    } catch (err) {
+      end(err);
+      throw toConnectError(err, log, method, req.signal);
+    }
+    try {
+      const request = req.stream ? { ...req, message: tapRequests(req.message, taps) } : req;
+      if (!req.stream) taps.request(req.message);
+      const res = await Promise.race([next(request as typeof req), aborted]);
+      if (!res.stream) {
+        taps.response(res.message);
+        end(undefined);
+        return res;
+      }
+      return { ...res, message: tapResponses(res.message, taps, aborted, end) } as typeof res;
+    } catch (err) {
+      end(err);
+      throw toConnectError(err, log, method, req.signal);
+    }
+  };
+}
+
+async function* tapRequests<T>(messages: AsyncIterable<T>, taps: CallTaps): AsyncGenerator<T> {
+  for await (const message of messages) {
+    taps.request(message);
+    yield message;
+  }
+}
+
+async function* tapResponses<T>(
+  messages: AsyncIterable<T>,
+  taps: CallTaps,
+  aborted: Promise<never>,
+  end: (err: unknown) => void,
+): AsyncGenerator<T> {
+  const iterator = messages[Symbol.asyncIterator]();
+  try {
+    while (true) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next.done) break;
+      taps.response(next.value);
+      yield next.value;
+    }
+    end(undefined);
+  } catch (err) {
+    end(err);
+    throw err;
+  } finally {
+    void iterator.return?.();
   }
 }

@@ -17,10 +17,11 @@ import { healthV1 } from "@polyrpc/proto";
 import { ActiveCalls } from "../active-calls.js";
 import type { ServerLimits } from "../grpc-server.js";
 import type { Logger } from "../logger.js";
+import type { CallHook } from "../call-hooks.js";
 import type { ServerTls } from "../server-tls.js";
 import { drain } from "../shutdown.js";
 import { ConnectHealth } from "./connect-health.js";
-import { errorInterceptor, trackingInterceptor } from "./connect-interceptors.js";
+import { errorInterceptor, hooksInterceptor, trackingInterceptor } from "./connect-interceptors.js";
 import { addConnectReflection } from "./connect-reflection.js";
 import { applyCors } from "./cors.js";
 
@@ -40,6 +41,8 @@ export interface ConnectServerOptions {
   log: Logger;
   /** Browser origins allowed by CORS ("*" for any); none by default. */
   corsOrigins?: readonly string[];
+  /** Steps every call of `services` goes through before its handler (see call-hooks.ts). */
+  hooks?: readonly CallHook[];
   /** TLS (and mTLS) on the port: HTTP/2 and HTTP/1.1 by ALPN. Plaintext when omitted. */
   tls?: ServerTls;
   /** Answers requests that are not RPCs (a web page, say); 404 when omitted. */
@@ -108,7 +111,11 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
       addConnectReflection(router, options.files, [...serviceNames, healthV1.Health.typeName]);
     },
     // The first interceptor is the outermost: tracking sees the codes the error mapping chose.
-    interceptors: [trackingInterceptor(activeCalls, new Set(serviceNames), log), errorInterceptor(log)],
+    interceptors: [
+      trackingInterceptor(activeCalls, new Set(serviceNames), log),
+      hooksInterceptor(options.hooks ?? [], new Set(serviceNames), log),
+      errorInterceptor(log),
+    ],
     readMaxBytes: limits.MAX_RECEIVE_MESSAGE_BYTES,
     writeMaxBytes: limits.MAX_SEND_MESSAGE_BYTES,
     fallback: (req, res) => {
