@@ -119,7 +119,21 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     readMaxBytes: limits.MAX_RECEIVE_MESSAGE_BYTES,
     writeMaxBytes: limits.MAX_SEND_MESSAGE_BYTES,
     fallback: (req, res) => {
-      if (options.fallback) options.fallback(req, res as unknown as Res);
+      const contentType = req.headers["content-type"] ?? "";
+      const stream = (res as unknown as Partial<Http2ServerResponse>).stream;
+      if (stream && /^application\/grpc(\+|;|$)/.test(contentType)) {
+        // A gRPC call to a method this server lacks: answer as gRPC servers do, with a
+        // trailers-only UNIMPLEMENTED, not the bare 404 that gRPC clients would have to translate.
+        stream.respond(
+          {
+            ":status": 200,
+            "content-type": "application/grpc",
+            "grpc-status": "12",
+            "grpc-message": encodeURIComponent(`unknown method ${req.url ?? ""}`),
+          },
+          { endStream: true },
+        );
+      } else if (options.fallback) options.fallback(req, res as unknown as Res);
       else (res as unknown as Res).writeHead(404).end();
     },
   });
