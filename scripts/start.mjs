@@ -17,12 +17,20 @@ const dataDir = process.env.POLYRPC_DATA_DIR ?? join(root, "data");
 
 /** The services `pnpm start` runs, in start order; `env` may use the targets of those before. */
 const services = [
-  { name: "user-service", entry: "apps/user-service/src/main.ts", port: process.env.USER_SERVICE_PORT ?? "50051" },
+  {
+    name: "user-service",
+    entry: "apps/user-service/src/main.ts",
+    port: process.env.USER_SERVICE_PORT ?? "50051",
+    env: () => ({ METRICS_PORT: process.env.USER_SERVICE_METRICS_PORT ?? "9464" }),
+  },
   {
     name: "chat",
     entry: "apps/chat/src/main.ts",
     port: process.env.CHAT_PORT ?? "50052",
-    env: (targets) => ({ USER_SERVICE_ADDRESS: targets["user-service"] }),
+    env: (targets) => ({
+      USER_SERVICE_ADDRESS: targets["user-service"],
+      METRICS_PORT: process.env.CHAT_METRICS_PORT ?? "9465",
+    }),
   },
 ];
 
@@ -31,7 +39,15 @@ const children = [];
 function startService({ name, entry, port, env }, targets) {
   const child = spawn(process.execPath, ["--import", "tsx", join(root, entry)], {
     cwd: root,
-    env: { ...process.env, PORT: port, DATABASE_PATH: join(dataDir, `${name}.db`), ...env?.(targets) },
+    // The local, single-machine platform: development mode (authentication off unless AUTH_MODE
+    // says otherwise), each service with its own database file and metrics port.
+    env: {
+      POLYRPC_ENV: "development",
+      ...process.env,
+      PORT: port,
+      DATABASE_PATH: join(dataDir, `${name}.db`),
+      ...env?.(targets),
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
@@ -46,7 +62,10 @@ function startService({ name, entry, port, env }, targets) {
         return;
       }
       console.log(`[${name}] ${entry.level} ${entry.msg}${entry.method ? ` ${entry.method} ${entry.code}` : ""}`);
-      if (typeof entry.port === "number" && /listening/.test(entry.msg)) resolve(`localhost:${entry.port}`);
+      // The RPC port (the metrics server logs its own "listening" line with another port).
+      if (typeof entry.port === "number" && /^(gRPC|Connect) server listening/.test(entry.msg)) {
+        resolve(`localhost:${entry.port}`);
+      }
     });
     child.once("exit", (code) => reject(new Error(`${name} exited with code ${code} before it was listening`)));
   });

@@ -2,6 +2,13 @@
 # Regenerates gen/ (package userpb) from the repository's buf module (proto/user/user.proto only)
 # with buf.gen.yaml, using the pinned plugins `bash scripts/setup.sh` builds into .tools/bin.
 #
+# user.proto imports buf/validate/validate.proto for its request rules, which buf cannot fetch here,
+# so packages/proto/scripts/proto-image.mjs first compiles it into an image against the descriptors
+# the pinned npm packages embed. `--exclude-type buf.validate` then leaves the rules (and the
+# import) out of what the plugins see: the rules are enforced by polyrpc's servers, the docs'
+# stubs need none of them, and without them gen/ does not depend on a protovalidate Go module.
+# The descriptor embedded in user.pb.go is the same as when user.proto had no rules.
+#
 #   bash generate.sh            regenerate gen/ in place
 #   bash generate.sh -o DIR     write DIR/gen instead (generated_test.go compares that with gen/)
 #
@@ -26,6 +33,11 @@ got=$("$root/.tools/bin/protoc-gen-go" --version)
 got=$("$root/.tools/bin/protoc-gen-go-grpc" --version)
 [ "$got" = "protoc-gen-go-grpc $want_grpc" ] || fail "protoc-gen-go-grpc is \"$got\", want $want_grpc"
 
-# buf.gen.yaml's input paths are relative to the working directory.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+node "$root/packages/proto/scripts/proto-image.mjs" -o "$scratch/user.binpb" user/user.proto
+
+# buf.gen.yaml's output paths are relative to the working directory.
 cd "$here"
-"$buf" generate --template buf.gen.yaml "$@"
+"$buf" generate "$scratch/user.binpb" --template buf.gen.yaml --path user/user.proto \
+  --exclude-type buf.validate "$@"

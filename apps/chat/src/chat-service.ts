@@ -2,12 +2,13 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { chatV1 } from "@polyrpc/proto";
 import { InvalidArgumentError, UnavailableError, type Logger } from "@polyrpc/server-kit";
+import { traceHeaders } from "@polyrpc/server-kit/observability";
 import type { ChatBus, ChatEvent, Presence } from "./chat-bus.js";
 import type { ChatLog, StoredMessage } from "./chat-log.js";
 import { mergeStreams } from "./merge-streams.js";
 import { openRoomStream } from "./room-stream.js";
 import type { UserDirectory, UserLookupCall } from "./user-directory.js";
-import { checkRoom, checkText, checkUserId, historyLimit } from "./validation.js";
+import { historyLimit } from "./history-limit.js";
 import { toChatMessage, toPresenceEvent } from "./wire.js";
 
 type ChatResponseInit = MessageInitShape<typeof chatV1.ChatResponseSchema>;
@@ -31,11 +32,14 @@ export interface ChatServiceDeps {
 
 /** The caller's deadline, cancellation and trace context, for a user lookup on its behalf. */
 function lookupCall(ctx: HandlerContext): UserLookupCall {
+  // With tracing on, the lookup is a child of this call's span; otherwise the caller's header goes on.
+  const trace = traceHeaders(ctx);
   return {
     signal: ctx.signal,
     timeoutMs: ctx.timeoutMs(),
-    traceparent: ctx.requestHeader.get("traceparent") ?? undefined,
-    tracestate: ctx.requestHeader.get("tracestate") ?? undefined,
+    traceparent: trace.traceparent ?? ctx.requestHeader.get("traceparent") ?? undefined,
+    tracestate: trace.tracestate ?? ctx.requestHeader.get("tracestate") ?? undefined,
+    authorization: ctx.requestHeader.get("authorization") ?? undefined,
   };
 }
 
@@ -109,7 +113,6 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
         );
       }
       if (action.case !== "send") throw new InvalidArgumentError("a request must be a join or a send", "action");
-      checkText(action.value.text);
       const message = await store(room, userId, action.value.text);
       yield {
         event: {
@@ -127,8 +130,6 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
       const action = first.done ? undefined : first.value.action;
       if (action?.case !== "join") throw new InvalidArgumentError("the first request must be a join", "join");
       const { room, userId, afterSequence } = action.value;
-      checkRoom(room);
-      checkUserId(userId);
       await verifyUser(userId, ctx);
       const stream = await openRoomStream({ room, afterSequence, log, bus, bufferLimit, signal: ctx.signal });
       try {
@@ -147,10 +148,8 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
 
     async *subscribe(request, ctx) {
       const { room, userId, afterSequence } = request;
-      checkRoom(room);
       const named = userId !== "";
       if (named) {
-        checkUserId(userId);
         await verifyUser(userId, ctx);
       }
       const stream = await openRoomStream({ room, afterSequence, log, bus, bufferLimit, signal: ctx.signal });
@@ -165,9 +164,6 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
 
     async sendMessage(request, ctx) {
       const { room, userId, text } = request;
-      checkRoom(room);
-      checkUserId(userId);
-      checkText(text);
       await verifyUser(userId, ctx);
       const message = await store(room, userId, text);
       return { message: toChatMessage(message) };
@@ -175,7 +171,6 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
 
     async getHistory(request) {
       const { room, cursor } = request;
-      checkRoom(room);
       const messages = await log.read(room, {
         limit: historyLimit(request.limit),
         afterSequence: cursor.case === "afterSequence" ? cursor.value : undefined,

@@ -4,7 +4,7 @@ import { loadChatConfig } from "./config.js";
 
 describe("loadChatConfig", () => {
   it("has the documented defaults", () => {
-    const config = loadChatConfig({});
+    const config = loadChatConfig({ POLYRPC_ENV: "development" });
     expect(config).toMatchObject({
       PORT: 50052,
       DATABASE_PATH: "./data/chat.db",
@@ -19,17 +19,18 @@ describe("loadChatConfig", () => {
   });
 
   it("reads CORS_ORIGINS as a comma-separated list of origins, or *", () => {
-    expect(loadChatConfig({ CORS_ORIGINS: "https://chat.example.com, http://localhost:5173," }).CORS_ORIGINS).toEqual([
-      "https://chat.example.com",
-      "http://localhost:5173",
-    ]);
-    expect(loadChatConfig({ CORS_ORIGINS: "*" }).CORS_ORIGINS).toEqual(["*"]);
+    expect(
+      loadChatConfig({ POLYRPC_ENV: "development", CORS_ORIGINS: "https://chat.example.com, http://localhost:5173," })
+        .CORS_ORIGINS,
+    ).toEqual(["https://chat.example.com", "http://localhost:5173"]);
+    expect(loadChatConfig({ POLYRPC_ENV: "development", CORS_ORIGINS: "*" }).CORS_ORIGINS).toEqual(["*"]);
   });
 
   it("names every bad variable", () => {
     let error: unknown;
     try {
       loadChatConfig({
+        POLYRPC_ENV: "development",
         PORT: "70000",
         CORS_ORIGINS: "https://chat.example.com/path",
         SUBSCRIBER_BUFFER: "0",
@@ -46,6 +47,8 @@ describe("loadChatConfig", () => {
   });
 
   it("refuses * mixed with other origins", () => {
-    expect(() => loadChatConfig({ CORS_ORIGINS: "*,https://a.example" })).toThrow(ConfigError);
+    expect(() => loadChatConfig({ POLYRPC_ENV: "development", CORS_ORIGINS: "*,https://a.example" })).toThrow(
+      ConfigError,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { loadConfig, portSchema, serverEnvSchema } from "@polyrpc/server-kit";
+import { callPipelineEnvShape, checkAuthEnv, loadConfig, portSchema, serverEnvSchema } from "@polyrpc/server-kit";
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -35,26 +35,30 @@ const originListSchema = z
   );
 
 /** Every environment variable the chat service reads; nothing else touches process.env. */
-export const chatEnvSchema = serverEnvSchema.extend({
-  PORT: portSchema.default(50052),
-  /** SQLite database file; `:memory:` keeps everything in memory (tests). */
-  DATABASE_PATH: z.string().min(1).default("./data/chat.db"),
-  /** `host:port` of the UserService that vouches for user ids. */
-  USER_SERVICE_ADDRESS: z.string().min(1).default("localhost:50051"),
-  /** How long a user the user service confirmed is trusted without asking again. */
-  USER_CACHE_TTL_MS: integer(0, 24 * 3600 * 1000).default(30_000),
-  /**
-   * While the user service cannot be reached, users it confirmed within this window may still send
-   * and join; anyone else is refused with UNAVAILABLE.
-   */
-  USER_OUTAGE_GRACE_MS: integer(0, 7 * 24 * 3600 * 1000).default(10 * 60 * 1000),
-  /** The longest a user lookup may take; a caller's shorter deadline wins. */
-  USER_LOOKUP_TIMEOUT_MS: integer(1, 60_000).default(2000),
-  /** Browser origins allowed to call over gRPC-Web and Connect (comma-separated); `*` for any, empty for none. */
-  CORS_ORIGINS: originListSchema.default([]),
-  /** Events queued for one subscriber at most; past it the subscriber's stream ends RESOURCE_EXHAUSTED. */
-  SUBSCRIBER_BUFFER: integer(1, 1_000_000).default(1024),
-});
+export const chatEnvSchema = serverEnvSchema
+  .extend({
+    PORT: portSchema.default(50052),
+    /** SQLite database file; `:memory:` keeps everything in memory (tests). */
+    DATABASE_PATH: z.string().min(1).default("./data/chat.db"),
+    /** `host:port` of the UserService that vouches for user ids. */
+    USER_SERVICE_ADDRESS: z.string().min(1).default("localhost:50051"),
+    /** How long a user the user service confirmed is trusted without asking again. */
+    USER_CACHE_TTL_MS: integer(0, 24 * 3600 * 1000).default(30_000),
+    /**
+     * While the user service cannot be reached, users it confirmed within this window may still send
+     * and join; anyone else is refused with UNAVAILABLE.
+     */
+    USER_OUTAGE_GRACE_MS: integer(0, 7 * 24 * 3600 * 1000).default(10 * 60 * 1000),
+    /** The longest a user lookup may take; a caller's shorter deadline wins. */
+    USER_LOOKUP_TIMEOUT_MS: integer(1, 60_000).default(2000),
+    /** Browser origins allowed to call over gRPC-Web and Connect (comma-separated); `*` for any, empty for none. */
+    CORS_ORIGINS: originListSchema.default([]),
+    /** Events queued for one subscriber at most; past it the subscriber's stream ends RESOURCE_EXHAUSTED. */
+    SUBSCRIBER_BUFFER: integer(1, 1_000_000).default(1024),
+  })
+  // Metrics, tracing, rate limits and authentication: the call pipeline every server shares.
+  .extend(callPipelineEnvShape)
+  .superRefine(checkAuthEnv);
 
 /** The validated chat configuration. */
 export type ChatConfig = z.infer<typeof chatEnvSchema>;

@@ -1,5 +1,5 @@
 import { chatV1, protoFiles } from "@polyrpc/proto";
-import { createLogger, serverTls, type Logger } from "@polyrpc/server-kit";
+import { createLogger, serverTls, startCallPipeline, type Logger } from "@polyrpc/server-kit";
 import { startConnectServer, type ConnectServerHandle } from "@polyrpc/server-kit/connect";
 import { InProcessChatBus, type ChatBus } from "./chat-bus.js";
 import type { ChatLog } from "./chat-log.js";
@@ -41,6 +41,7 @@ export async function startChat(config: Readonly<ChatConfig>, overrides: ChatOve
       outageGraceMs: config.USER_OUTAGE_GRACE_MS,
       lookupTimeoutMs: config.USER_LOOKUP_TIMEOUT_MS,
     });
+  const pipeline = await startCallPipeline(config, { serviceName: "chat", log: logger });
   const impl = chatServiceImpl({ log, bus, users, bufferLimit: config.SUBSCRIBER_BUFFER, logger });
   const server = await startConnectServer({
     host: config.HOST,
@@ -52,6 +53,7 @@ export async function startChat(config: Readonly<ChatConfig>, overrides: ChatOve
     log: logger,
     corsOrigins: config.CORS_ORIGINS,
     tls: serverTls(config),
+    hooks: pipeline.hooks,
     fallback: await loadWebPage(),
   });
   return {
@@ -61,6 +63,7 @@ export async function startChat(config: Readonly<ChatConfig>, overrides: ChatOve
     logger,
     async stop() {
       await server.shutdown();
+      await pipeline.stop();
       users.close?.();
       await log.close();
     },

@@ -1,6 +1,12 @@
 import { Metadata, status as Status, type ChannelOptions } from "@grpc/grpc-js";
 import { UserService } from "@polyrpc/proto";
-import { CancelledError, DeadlineExceededError, NotFoundError, UnavailableError } from "@polyrpc/server-kit";
+import {
+  CancelledError,
+  DeadlineExceededError,
+  NotFoundError,
+  UnauthenticatedError,
+  UnavailableError,
+} from "@polyrpc/server-kit";
 import { createGrpcClient, isServiceError, type GrpcClient } from "@polyrpc/server-kit/client";
 
 /** The user id names no UserService user. */
@@ -30,6 +36,11 @@ export interface UserLookupCall {
   /** W3C trace context of the caller, forwarded as gRPC metadata. */
   traceparent?: string | undefined;
   tracestate?: string | undefined;
+  /**
+   * The caller's `authorization` header, forwarded as is so that the user service authenticates
+   * the lookup as the caller (who must be allowed to read the user).
+   */
+  authorization?: string | undefined;
 }
 
 /** Answers whether a user id names a real user, for the chat's joins and sends. */
@@ -102,6 +113,7 @@ export class GrpcUserDirectory implements UserDirectory {
     const metadata = new Metadata();
     if (call.traceparent) metadata.set("traceparent", call.traceparent);
     if (call.tracestate) metadata.set("tracestate", call.tracestate);
+    if (call.authorization) metadata.set("authorization", call.authorization);
     try {
       await this.client.methods.getUser({ id: userId }, { timeoutMs, metadata, signal: call.signal });
     } catch (err) {
@@ -112,6 +124,9 @@ export class GrpcUserDirectory implements UserDirectory {
         case Status.INVALID_ARGUMENT:
           this.confirmed.delete(userId);
           throw new UnknownUserError(userId);
+        case Status.UNAUTHENTICATED:
+          // The caller's own token was refused (it expired, or the chat forwarded none).
+          throw new UnauthenticatedError(`the user service refused the caller's credentials (${err.details})`);
         case Status.DEADLINE_EXCEEDED:
           if (callerBound) throw new DeadlineExceededError(`the deadline passed while checking user "${userId}"`);
           throw new UserServiceUnavailableError(

@@ -23,6 +23,8 @@ describe("the browser chat page, in headless Chromium", () => {
     bob = await userService.createUser("bob");
     chat = await startChat(
       chatEnvSchema.parse({
+        POLYRPC_ENV: "development",
+        METRICS_ENABLED: "false",
         HOST: "127.0.0.1",
         PORT: "0",
         DATABASE_PATH: ":memory:",

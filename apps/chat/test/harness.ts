@@ -82,6 +82,12 @@ export async function startChatServer(options: TestChatServerOptions = {}): Prom
   const bus = options.bus ?? new InProcessChatBus();
   const users = options.users ?? new FakeUserDirectory(["alice", "bob", "carol"]);
   const config = chatEnvSchema.parse({
+    POLYRPC_ENV: "development",
+    METRICS_ENABLED: "false",
+    // Many subscribers from one anonymous caller: the kit's own tests cover the rate limits.
+    RATE_LIMIT_UNARY_PER_S: "0",
+    RATE_LIMIT_STREAMS_PER_S: "0",
+    RATE_LIMIT_MESSAGES_PER_S: "0",
     HOST: "127.0.0.1",
     PORT: "0",
     DATABASE_PATH: ":memory:",
@@ -261,6 +267,8 @@ export async function startUserServiceProcess(timeoutMs = 30_000): Promise<UserS
       PORT: "0",
       DATABASE_PATH: ":memory:",
       PASSWORD_HASH_COST: "1024",
+      POLYRPC_ENV: "development",
+      METRICS_ENABLED: "false",
       LOG_LEVEL: "info",
     },
     stdio: ["ignore", "pipe", "pipe"],

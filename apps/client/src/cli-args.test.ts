@@ -6,6 +6,7 @@ import {
   isChatCommand,
   parseCliArgs,
   UsageError,
+  type CliEnv,
 } from "./cli-args.js";
 
 function command(argv: string[]) {
@@ -230,6 +231,88 @@ describe("parseCliArgs", () => {
     [["chat", "history", "lobby", "--user", "u-1"], /chat history does not take --user/],
     [["chat", "history", "lobby", "--chat-target", ""], /--chat-target must not be empty/],
     [["echo", "--user", "u-1"], /echo does not take --user/],
+  ])("rejects %j with a usage error", (argv, message) => {
+    expect(usageError(argv as string[])).toMatch(message);
+  });
+});
+
+describe("parseCliArgs bearer tokens", () => {
+  const JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJl";
+
+  it("sends no token unless --token or POLYRPC_TOKEN gives one", () => {
+    const globalOf = (env: CliEnv) => (parseCliArgs(["demo"], env) as { global: object }).global;
+    expect(globalOf({})).not.toHaveProperty("token");
+    expect(globalOf({ POLYRPC_TOKEN: "" })).not.toHaveProperty("token");
+  });
+
+  it("takes the token from POLYRPC_TOKEN, and --token over it, for user and chat commands alike", () => {
+    const env = { POLYRPC_TOKEN: "from.env.token" };
+    expect(parseCliArgs(["get", "u-1"], env)).toMatchObject({ global: { token: "from.env.token" } });
+    expect(parseCliArgs(["--token", JWT, "get", "u-1"], env)).toMatchObject({ global: { token: JWT } });
+    expect(parseCliArgs(["chat", "history", "lobby", "--token", JWT])).toMatchObject({ global: { token: JWT } });
+  });
+
+  it.each([
+    [["--token", "", "demo"], {}, /--token must be a bare token/],
+    [["--token", `Bearer ${JWT}`, "demo"], {}, /--token must be a bare token/],
+    [["demo"], { POLYRPC_TOKEN: `Bearer ${JWT}` }, /POLYRPC_TOKEN must be a bare token/],
+    [["--token"], {}, /argument missing/],
+  ])("rejects %j (env %j) with a usage error", (argv, env, message) => {
+    expect(usageError(argv as string[], env)).toMatch(message);
+  });
+});
+
+describe("parseCliArgs token", () => {
+  it("mints for a subject with the user role for an hour by default", () => {
+    expect(command(["token", "--subject", "ada"])).toEqual({
+      name: "token",
+      subject: "ada",
+      roles: ["user"],
+      ttlSeconds: 3600,
+      secretEnv: "AUTH_HS256_SECRET",
+      issuer: "polyrpc-dev",
+      audience: "polyrpc",
+    });
+  });
+
+  it("takes roles, a lifetime, the secret's variable, the issuer and the audience", () => {
+    expect(
+      command([
+        "token",
+        "--subject",
+        "ada",
+        "--roles",
+        "admin, user",
+        "--ttl",
+        "15m",
+        "--secret-env",
+        "DEV_SECRET",
+        "--issuer",
+        "https://id.example",
+        "--audience",
+        "chat",
+      ]),
+    ).toEqual({
+      name: "token",
+      subject: "ada",
+      roles: ["admin", "user"],
+      ttlSeconds: 900,
+      secretEnv: "DEV_SECRET",
+      issuer: "https://id.example",
+      audience: "chat",
+    });
+    expect(command(["token", "--subject", "ada", "--roles", ""])).toMatchObject({ roles: [] });
+  });
+
+  it.each([
+    [["token"], /token needs --subject/],
+    [["token", "--subject", ""], /token needs --subject/],
+    [["token", "--subject", "ada", "--ttl", "0"], /--ttl must be a duration/],
+    [["token", "--subject", "ada", "--ttl", "31d"], /at most 30d/],
+    [["token", "--subject", "ada", "--ttl", "1 hour"], /--ttl must be a duration/],
+    [["token", "--subject", "ada", "--secret-env", "A-B"], /--secret-env must name an environment variable/],
+    [["token", "--subject", "ada", "--audience", ""], /--issuer and --audience must not be empty/],
+    [["get", "u-1", "--subject", "ada"], /get does not take --subject/],
   ])("rejects %j with a usage error", (argv, message) => {
     expect(usageError(argv as string[])).toMatch(message);
   });

@@ -1,4 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { isBearerToken } from "./bearer-token.js";
+import { DEVELOPMENT_AUDIENCE, DEVELOPMENT_ISSUER, parseTtl } from "./development-token.js";
 
 /** The UserService the CLI dials when neither `--target` nor POLYRPC_TARGET says otherwise. */
 export const DEFAULT_TARGET = "localhost:50051";
@@ -6,6 +8,10 @@ export const DEFAULT_TARGET = "localhost:50051";
 export const DEFAULT_CHAT_TARGET = "localhost:50052";
 /** Default deadline of each call, in milliseconds (not of `chat join` and `chat subscribe`). */
 export const DEFAULT_TIMEOUT_MS = 5000;
+/** The variable `polyrpc token` reads the HS256 secret from unless `--secret-env` names another. */
+export const DEFAULT_SECRET_ENV = "AUTH_HS256_SECRET";
+/** Longest lifetime `polyrpc token` mints, in seconds (30 days). */
+export const MAX_TOKEN_TTL_S = 30 * 86_400;
 /** Most users CreateUsers accepts in one call. */
 export const MAX_CREATE_MANY = 1000;
 
@@ -21,6 +27,8 @@ export interface GlobalOptions {
   /** Deadline of each call in milliseconds; 0 means no deadline. */
   timeoutMs: number;
   json: boolean;
+  /** Sent as `authorization: Bearer <token>` with every call; from `--token` or POLYRPC_TOKEN. */
+  token?: string;
 }
 
 /** A subcommand that calls the UserService, with its arguments checked and typed. */
@@ -43,8 +51,20 @@ export type ChatCommand =
   /** At most one of `beforeSequence` and `afterSequence`; neither reads the latest messages. */
   | { name: "chat history"; room: string; beforeSequence?: bigint; afterSequence?: bigint; limit?: number };
 
+/** `token`: mints a development HS256 token locally; calls nothing. */
+export interface TokenCommand {
+  name: "token";
+  subject: string;
+  roles: string[];
+  ttlSeconds: number;
+  /** The environment variable holding the HS256 secret. */
+  secretEnv: string;
+  issuer: string;
+  audience: string;
+}
+
 /** One subcommand with its arguments, checked and typed. */
-export type Command = UserCommand | ChatCommand;
+export type Command = UserCommand | ChatCommand | TokenCommand;
 
 export type CommandName = Command["name"];
 
@@ -65,6 +85,8 @@ export class UsageError extends Error {
 export interface CliEnv {
   POLYRPC_TARGET?: string | undefined;
   POLYRPC_CHAT_TARGET?: string | undefined;
+  /** A bearer token for every call, when `--token` is not given. */
+  POLYRPC_TOKEN?: string | undefined;
 }
 
 export const USAGE = `Usage: polyrpc [global options] <command> [arguments]
@@ -80,6 +102,10 @@ Commands:
                                                     or N generated users named <P>-<i>
   echo [--user-id ID]                               UserService.Chat (bidi): echoes each stdin line
   demo                                              Runs every call pattern and checks the answers
+  token --subject ID [--roles R1,R2] [--ttl 1h]     Prints a development HS256 token (JWT) signed
+        [--secret-env VAR] [--issuer I]             with the secret in $VAR (default
+        [--audience A]                              ${DEFAULT_SECRET_ENV}); roles default to user,
+                                                    issuer ${DEVELOPMENT_ISSUER}, audience ${DEVELOPMENT_AUDIENCE}
 
 Chat commands (ChatService at --chat-target):
   chat join <room> --user ID [--after N]            Chat (bidi): prints the room's messages and
@@ -97,6 +123,7 @@ Global options:
   --timeout ms         deadline of each call (default: ${DEFAULT_TIMEOUT_MS}, but none for chat join and
                        chat subscribe; 0 = none)
   --json               one JSON object per line (protobuf JSON); errors as {"error":{...}}
+  --token JWT          send "authorization: Bearer JWT" with every call (default: $POLYRPC_TOKEN)
   -h, --help           show this help
 
 Exit status: 0 success, 1 the call (or a demo step) failed, 2 bad usage.`;
@@ -119,12 +146,19 @@ const options = {
   after: { type: "string" },
   before: { type: "string" },
   limit: { type: "string" },
+  token: { type: "string" },
+  subject: { type: "string" },
+  roles: { type: "string" },
+  ttl: { type: "string" },
+  "secret-env": { type: "string" },
+  issuer: { type: "string" },
+  audience: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 type OptionName = keyof typeof options;
 type Values = { [K in OptionName]?: (typeof options)[K]["type"] extends "boolean" ? boolean : string };
 
-const GLOBAL_OPTIONS: readonly OptionName[] = ["target", "chat-target", "timeout", "json", "help"];
+const GLOBAL_OPTIONS: readonly OptionName[] = ["target", "chat-target", "timeout", "json", "help", "token"];
 
 /** The subcommands of `chat`. */
 const CHAT_SUBCOMMANDS = ["join", "send", "subscribe", "history"] as const;
@@ -142,6 +176,7 @@ const COMMANDS: Record<CommandName, { options: readonly OptionName[]; positional
   "create-many": { options: ["count", "prefix"], positionals: [] },
   echo: { options: ["user-id"], positionals: [] },
   demo: { options: [], positionals: [] },
+  token: { options: ["subject", "roles", "ttl", "secret-env", "issuer", "audience"], positionals: [] },
   "chat join": { options: ["user", "after"], positionals: ["room"] },
   "chat send": { options: ["user"], positionals: ["room", "text..."] },
   "chat subscribe": { options: ["user", "after", "count"], positionals: ["room"] },
@@ -241,6 +276,8 @@ function toCommand(name: CommandName, values: Values, args: string[]): Command {
       return { name, userId: values["user-id"] ?? "cli" };
     case "demo":
       return { name };
+    case "token":
+      return tokenCommand(values);
     case "chat join":
       return {
         name,
@@ -271,6 +308,38 @@ function toCommand(name: CommandName, values: Values, args: string[]): Command {
       };
     }
   }
+}
+
+function tokenCommand(values: Values): TokenCommand {
+  const subject = values.subject;
+  if (subject === undefined || subject === "") throw new UsageError("token needs --subject");
+  const roles = (values.roles ?? "user")
+    .split(",")
+    .map((role) => role.trim())
+    .filter((role) => role !== "");
+  const ttl = values.ttl ?? "1h";
+  const ttlSeconds = parseTtl(ttl);
+  if (ttlSeconds === undefined || ttlSeconds < 1 || ttlSeconds > MAX_TOKEN_TTL_S)
+    throw new UsageError(`--ttl must be a duration like 90s, 30m, 1h or 7d, at most 30d (got "${ttl}")`);
+  const secretEnv = values["secret-env"] ?? DEFAULT_SECRET_ENV;
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(secretEnv))
+    throw new UsageError(`--secret-env must name an environment variable (got "${secretEnv}")`);
+  const issuer = values.issuer ?? DEVELOPMENT_ISSUER;
+  const audience = values.audience ?? DEVELOPMENT_AUDIENCE;
+  if (issuer === "" || audience === "") throw new UsageError("--issuer and --audience must not be empty");
+  return { name: "token", subject, roles, ttlSeconds, secretEnv, issuer, audience };
+}
+
+/** The token every call sends: `--token`, else POLYRPC_TOKEN (unset or empty: none). */
+function bearerTokenOf(values: Values, env: CliEnv): string | undefined {
+  if (values.token !== undefined) {
+    if (!isBearerToken(values.token)) throw new UsageError('--token must be a bare token: no spaces, no "Bearer "');
+    return values.token;
+  }
+  const token = env.POLYRPC_TOKEN?.trim();
+  if (!token) return undefined;
+  if (!isBearerToken(token)) throw new UsageError('POLYRPC_TOKEN must be a bare token: no spaces, no "Bearer "');
+  return token;
 }
 
 /**
@@ -313,9 +382,10 @@ export function parseCliArgs(argv: readonly string[], env: CliEnv = {}): CliArgs
       : UNBOUNDED_BY_DEFAULT.includes(name)
         ? 0
         : DEFAULT_TIMEOUT_MS;
+  const token = bearerTokenOf(values, env);
   return {
     kind: "run",
-    global: { target, chatTarget, timeoutMs, json: values.json ?? false },
+    global: { target, chatTarget, timeoutMs, json: values.json ?? false, ...(token !== undefined && { token }) },
     command: toCommand(name, values, args),
   };
 }

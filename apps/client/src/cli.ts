@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 /**
- * The polyrpc command line: one subcommand per UserService RPC, `demo`, and the `chat` commands of
- * the ChatService. See `--help` and README.md. This file only wires the process to runCli; it is
- * the one place that reads process.env.
+ * The polyrpc command line: one subcommand per UserService RPC, `demo`, the `chat` commands of
+ * the ChatService, and `token`, which mints development tokens. See `--help` and README.md. This
+ * file only wires the process to runCli; it is the one place that reads process.env.
  */
 import { runCli } from "./run-cli.js";
 
@@ -18,5 +18,10 @@ process.exitCode = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
-  env: { POLYRPC_TARGET: process.env.POLYRPC_TARGET, POLYRPC_CHAT_TARGET: process.env.POLYRPC_CHAT_TARGET },
+  env: {
+    POLYRPC_TARGET: process.env.POLYRPC_TARGET,
+    POLYRPC_CHAT_TARGET: process.env.POLYRPC_CHAT_TARGET,
+    POLYRPC_TOKEN: process.env.POLYRPC_TOKEN,
+  },
+  secretEnv: (name) => process.env[name],
 });

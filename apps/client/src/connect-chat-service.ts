@@ -1,5 +1,6 @@
 import { chatV1 } from "@polyrpc/proto";
 import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { channelOptionsWithToken } from "./bearer-token.js";
 import type { ConnectOptions } from "./connect-user-service.js";
 
 /** A typed ChatService client: `client.methods.chat(...)`, `subscribe`, `sendMessage`, `getHistory`, plus `close()`. */
@@ -10,11 +11,12 @@ export type ChatServiceClient = GrpcClient<typeof chatV1.ChatService>;
  * unless `credentials` say otherwise. The channel connects lazily on the first call. It carries no
  * retry policy: SendMessage is a write (repeating it would store the message twice), and a broken
  * Chat or Subscribe stream is resumed by the caller with `after_sequence`, the last sequence it
- * saw, which neither loses nor repeats a message. Call `close()` when done.
+ * saw, which neither loses nor repeats a message. With `token`, every call carries it. Call
+ * `close()` when done.
  */
 export function connectChatService(target: string, options: ConnectOptions = {}): ChatServiceClient {
   return createGrpcClient(chatV1.ChatService, target, {
     credentials: options.credentials,
-    channelOptions: options.channelOptions,
+    channelOptions: channelOptionsWithToken(options.channelOptions, options.token),
   });
 }

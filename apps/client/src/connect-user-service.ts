@@ -1,6 +1,7 @@
 import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
 import { UserService } from "@polyrpc/proto";
 import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { channelOptionsWithToken } from "./bearer-token.js";
 import { USER_SERVICE_CONFIG } from "./service-config.js";
 
 /** A typed UserService client: `client.methods.getUser(...)` and friends, plus `close()`. */
@@ -15,6 +16,12 @@ export interface ConnectOptions {
    * applied after the defaults, so passing `grpc.service_config` replaces USER_SERVICE_CONFIG.
    */
   channelOptions?: ChannelOptions;
+  /**
+   * A bearer token (a JWT, without `Bearer `) sent as `authorization: Bearer <token>` with every
+   * call, through a client interceptor (see bearerTokenInterceptor). A call's own `authorization`
+   * metadata wins.
+   */
+  token?: string | undefined;
 }
 
 /** The channel options every UserService channel starts from: retries on, USER_SERVICE_CONFIG. */
@@ -29,11 +36,12 @@ export function userServiceChannelOptions(extra: ChannelOptions = {}): ChannelOp
 /**
  * Opens a channel to a UserService at `target` (`host:port`, or any grpc-js target such as
  * `dns:///users.example:50051`). The channel connects lazily on the first call and retries the
- * idempotent reads on UNAVAILABLE (see USER_SERVICE_CONFIG). Call `close()` when done.
+ * idempotent reads on UNAVAILABLE (see USER_SERVICE_CONFIG). With `token`, every call carries it.
+ * Call `close()` when done.
  */
 export function connectUserService(target: string, options: ConnectOptions = {}): UserServiceClient {
   return createGrpcClient(UserService, target, {
     credentials: options.credentials,
-    channelOptions: userServiceChannelOptions(options.channelOptions),
+    channelOptions: channelOptionsWithToken(userServiceChannelOptions(options.channelOptions), options.token),
   });
 }

@@ -1,3 +1,4 @@
+export { bearerTokenInterceptor, channelOptionsWithToken, isBearerToken } from "./bearer-token.js";
 export { connectChatService, type ChatServiceClient } from "./connect-chat-service.js";
 export { formatChatEvent, formatChatMessage, formatJoined, formatPresence } from "./chat-format.js";
 export {
@@ -6,6 +7,13 @@ export {
   type ConnectOptions,
   type UserServiceClient,
 } from "./connect-user-service.js";
+export {
+  DEVELOPMENT_AUDIENCE,
+  DEVELOPMENT_ISSUER,
+  mintDevelopmentToken,
+  parseTtl,
+  type DevelopmentTokenOptions,
+} from "./development-token.js";
 export { errorInfo, hasStatus, statusName, type ErrorInfo } from "./error-info.js";
 export { isServiceError, type CallOptions } from "@polyrpc/server-kit/client";
 export {

@@ -1,14 +1,17 @@
 import { runChatCommand } from "./chat-commands.js";
-import { isChatCommand, parseCliArgs, USAGE, UsageError, type CliEnv } from "./cli-args.js";
+import { isChatCommand, parseCliArgs, USAGE, UsageError, type CliEnv, type TokenCommand } from "./cli-args.js";
 import { runCommand } from "./cli-commands.js";
 import { CliOutput, type OutputStreams } from "./cli-output.js";
 import { connectChatService } from "./connect-chat-service.js";
 import { connectUserService } from "./connect-user-service.js";
+import { MIN_SECRET_BYTES, mintDevelopmentToken } from "./development-token.js";
 
 /** The process the CLI runs in, passed in so that tests can run it in-process. */
 export interface CliIo extends OutputStreams {
   stdin: NodeJS.ReadableStream;
   env: CliEnv;
+  /** Reads the environment variable `token --secret-env` names (the HS256 secret). */
+  secretEnv?: (name: string) => string | undefined;
 }
 
 /**
@@ -31,14 +34,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   const { command, global } = args;
   const out = new CliOutput(global.json, io);
-  const { timeoutMs } = global;
+  if (command.name === "token") return await runTokenCommand(command, out, io);
+  const { timeoutMs, token } = global;
   let client: { close(): void } | undefined;
   try {
     if (isChatCommand(command)) {
-      const chat = (client = connectChatService(global.chatTarget));
+      const chat = (client = connectChatService(global.chatTarget, { token }));
       return await runChatCommand(command, { client: chat, out, streams: io, timeoutMs, stdin: io.stdin });
     }
-    const users = (client = connectUserService(global.target));
+    const users = (client = connectUserService(global.target, { token }));
     return await runCommand(command, { client: users, out, timeoutMs, stdin: io.stdin });
   } catch (err) {
     out.error(err);
@@ -46,4 +50,21 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } finally {
     client?.close();
   }
+}
+
+/** `polyrpc token`: prints a development token signed with the secret in `$<secretEnv>`. */
+async function runTokenCommand(command: TokenCommand, out: CliOutput, io: CliIo): Promise<number> {
+  const secret = io.secretEnv?.(command.secretEnv) ?? "";
+  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    io.stderr.write(
+      `polyrpc: token signs with the secret in $${command.secretEnv}, which must hold at least ${MIN_SECRET_BYTES} bytes (the services' AUTH_HS256_SECRET)\n`,
+    );
+    return 2;
+  }
+  const issuedAt = new Date();
+  const { subject, roles, ttlSeconds, issuer, audience } = command;
+  const jwt = await mintDevelopmentToken({ secret, subject, roles, ttlSeconds, issuer, audience, now: issuedAt });
+  const expiresAt = new Date(Math.floor(issuedAt.getTime() / 1000) * 1000 + command.ttlSeconds * 1000);
+  out.record({ token: jwt, subject, roles, expiresAt: expiresAt.toISOString() }, jwt);
+  return 0;
 }

@@ -3,6 +3,7 @@ import {
   createLogger,
   grpcService,
   serverTls,
+  startCallPipeline,
   startGrpcServer,
   type GrpcServerHandle,
   type Logger,
@@ -32,6 +33,7 @@ export async function startUserService(
 ): Promise<RunningUserService> {
   const log = overrides.log ?? createLogger({ name: "user-service", level: config.LOG_LEVEL });
   const store = overrides.store ?? new SqliteUserStore(config.DATABASE_PATH);
+  const pipeline = await startCallPipeline(config, { serviceName: "user-service", log });
   const server = await startGrpcServer({
     host: config.HOST,
     port: config.PORT,
@@ -41,6 +43,7 @@ export async function startUserService(
     log,
     tls: serverTls(config),
     echoTestMetadata: config.ECHO_TEST_METADATA,
+    hooks: pipeline.hooks,
   });
   return {
     server,
@@ -48,6 +51,7 @@ export async function startUserService(
     log,
     async stop() {
       await server.shutdown();
+      await pipeline.stop();
       await store.close();
     },
   };

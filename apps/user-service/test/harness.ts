@@ -37,6 +37,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     PORT: "0",
     DATABASE_PATH: dir ? join(dir, "users.db") : ":memory:",
     PASSWORD_HASH_COST: "1024",
+    POLYRPC_ENV: "development",
+    METRICS_ENABLED: "false",
     ...options.env,
   });
   let logText = "";

@@ -171,7 +171,7 @@ describe("the user service process", () => {
 
 describe("user service configuration", () => {
   it("applies the documented defaults", () => {
-    const config = loadUserServiceConfig({});
+    const config = loadUserServiceConfig({ POLYRPC_ENV: "development" });
     expect(config).toMatchObject({
       PORT: 50051,
       DATABASE_PATH: "./data/user-service.db",

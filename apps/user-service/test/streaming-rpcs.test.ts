@@ -103,7 +103,7 @@ describe.each<StorageKind>(["memory", "disk"])("UserService streaming RPCs on SQ
       t = await startTestService({ storage });
       const negative = await callError(collect(t.client.listUsers({ pageSize: -1 })));
       expect(negative.code).toBe(Status.INVALID_ARGUMENT);
-      expect(negative.details).toMatch(/^page_size /);
+      expect(negative.details).toBe("page_size: must be greater than or equal to 0");
       for (const pageToken of ["garbage", Buffer.from("u1:-5").toString("base64url"), encodePageToken(3) + "x"]) {
         const forged = await callError(collect(t.client.listUsers({ pageToken })));
         expect(forged.code, pageToken).toBe(Status.INVALID_ARGUMENT);
@@ -166,7 +166,7 @@ describe.each<StorageKind>(["memory", "disk"])("UserService streaming RPCs on SQ
       batch[999] = { ...batch[999]!, email: "broken" };
       const err = await callError(t.client.createUsers(batch));
       expect(err.code).toBe(Status.INVALID_ARGUMENT);
-      expect(err.details).toBe("users[999].email is not a valid address");
+      expect(err.details).toBe("requests[999].email: must be a valid email address");
       expect(await allStoredUsers(t.store)).toEqual([]);
     });
 

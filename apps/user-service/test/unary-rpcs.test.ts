@@ -77,7 +77,7 @@ describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite
         }),
       );
       expect(err.code).toBe(Status.INVALID_ARGUMENT);
-      expect(err.details).toMatch(new RegExp(`^${field} `));
+      expect(err.details).toMatch(new RegExp(`^${field}: `));
       expect((await allStoredUsers(t.store)).length).toBe(before);
     });
 
@@ -112,7 +112,7 @@ describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite
     it("answers INVALID_ARGUMENT for an empty id", async () => {
       const err = await callError(t.client.getUser({ id: "" }));
       expect(err.code).toBe(Status.INVALID_ARGUMENT);
-      expect(err.details).toBe("id is required");
+      expect(err.details).toBe("id: value is required");
     });
 
     it("answers NOT_FOUND naming the unknown id", async () => {
@@ -143,7 +143,7 @@ describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite
       const u = await t.client.createUser({ username: "stable", email: "stable@example.com", password: "password" });
       const badEmail = await callError(t.client.updateUser({ id: u.id, username: "stable2", email: "nope" }));
       expect(badEmail.code).toBe(Status.INVALID_ARGUMENT);
-      expect(badEmail.details).toMatch(/^email /);
+      expect(badEmail.details).toMatch(/^email: /);
       const emptyName = await callError(t.client.updateUser({ id: u.id, username: "" }));
       expect(emptyName.code).toBe(Status.INVALID_ARGUMENT);
       expect(await t.client.getUser({ id: u.id })).toEqual(u);

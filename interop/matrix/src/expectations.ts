@@ -72,7 +72,7 @@ export function expected(server: ServerName, check: CheckName, { prefix, created
       }
       return server === "python"
         ? { code: "INVALID_ARGUMENT", message: "User ID is required", reason: "the docs' Python wording" }
-        : { code: "INVALID_ARGUMENT", message: "id is required" };
+        : { code: "INVALID_ARGUMENT", message: "id: value is required" };
     case "get_unknown":
       if (server === "go") return { code: "NOT_FOUND", message: "User not found", reason: "the docs' Go wording" };
       return server === "python"

@@ -104,6 +104,8 @@ export function startServer(name: ServerName, tls: TlsFiles | undefined, goServe
             PORT: "0",
             DATABASE_PATH: ":memory:",
             PASSWORD_HASH_COST: "1024",
+            POLYRPC_ENV: "development",
+            METRICS_ENABLED: "false",
             ECHO_TEST_METADATA: "true",
             LOG_LEVEL: "info",
             ...(tls ? { TLS_CERT_FILE: tls.serverCert, TLS_KEY_FILE: tls.serverKey } : {}),

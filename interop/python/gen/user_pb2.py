@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\nuser.proto\x12\x04user\"V\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\r\n\x05roles\x18\x05 \x03(\t\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\"F\n\x11\x43reateUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"a\n\x11UpdateUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\x08username\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05\x65mail\x18\x03 \x01(\tH\x01\x88\x01\x01\x42\x0b\n\t_usernameB\x08\n\x06_email\"\x1f\n\x11\x44\x65leteUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\"%\n\x12\x44\x65leteUserResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\"9\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"?\n\x13\x43reateUsersResponse\x12\x19\n\x05users\x18\x01 \x03(\x0b\x32\n.user.User\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"?\n\x0b\x43hatMessage\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\x32\x8b\x03\n\x0bUserService\x12+\n\x07GetUser\x12\x14.user.GetUserRequest\x1a\n.user.User\x12\x31\n\nCreateUser\x12\x17.user.CreateUserRequest\x1a\n.user.User\x12\x31\n\nUpdateUser\x12\x17.user.UpdateUserRequest\x1a\n.user.User\x12?\n\nDeleteUser\x12\x17.user.DeleteUserRequest\x1a\x18.user.DeleteUserResponse\x12\x31\n\tListUsers\x12\x16.user.ListUsersRequest\x1a\n.user.User0\x01\x12\x43\n\x0b\x43reateUsers\x12\x17.user.CreateUserRequest\x1a\x19.user.CreateUsersResponse(\x01\x12\x30\n\x04\x43hat\x12\x11.user.ChatMessage\x1a\x11.user.ChatMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\nuser.proto\x12\x04user\"}\n\x04User\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n\x08username\x18\x02 \x01(\tR\x08username\x12\x14\n\x05\x65mail\x18\x03 \x01(\tR\x05\x65mail\x12\x1d\n\ncreated_at\x18\x04 \x01(\x03R\tcreatedAt\x12\x14\n\x05roles\x18\x05 \x03(\tR\x05roles\" \n\x0eGetUserRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"a\n\x11\x43reateUserRequest\x12\x1a\n\x08username\x18\x01 \x01(\tR\x08username\x12\x14\n\x05\x65mail\x18\x02 \x01(\tR\x05\x65mail\x12\x1a\n\x08password\x18\x03 \x01(\tR\x08password\"v\n\x11UpdateUserRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x08username\x18\x02 \x01(\tH\x00R\x08username\x88\x01\x01\x12\x19\n\x05\x65mail\x18\x03 \x01(\tH\x01R\x05\x65mail\x88\x01\x01\x42\x0b\n\t_usernameB\x08\n\x06_email\"#\n\x11\x44\x65leteUserRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\".\n\x12\x44\x65leteUserResponse\x12\x18\n\x07success\x18\x01 \x01(\x08R\x07success\"N\n\x10ListUsersRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"M\n\x13\x43reateUsersResponse\x12 \n\x05users\x18\x01 \x03(\x0b\x32\n.user.UserR\x05users\x12\x14\n\x05\x63ount\x18\x02 \x01(\x05R\x05\x63ount\"X\n\x0b\x43hatMessage\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x1c\n\ttimestamp\x18\x03 \x01(\x03R\ttimestamp2\x8b\x03\n\x0bUserService\x12+\n\x07GetUser\x12\x14.user.GetUserRequest\x1a\n.user.User\x12\x31\n\nCreateUser\x12\x17.user.CreateUserRequest\x1a\n.user.User\x12\x31\n\nUpdateUser\x12\x17.user.UpdateUserRequest\x1a\n.user.User\x12?\n\nDeleteUser\x12\x17.user.DeleteUserRequest\x1a\x18.user.DeleteUserResponse\x12\x31\n\tListUsers\x12\x16.user.ListUsersRequest\x1a\n.user.User0\x01\x12\x43\n\x0b\x43reateUsers\x12\x17.user.CreateUserRequest\x1a\x19.user.CreateUsersResponse(\x01\x12\x30\n\x04\x43hat\x12\x11.user.ChatMessage\x1a\x11.user.ChatMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,23 +32,23 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'user_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_USER']._serialized_start=20
-  _globals['_USER']._serialized_end=106
-  _globals['_GETUSERREQUEST']._serialized_start=108
-  _globals['_GETUSERREQUEST']._serialized_end=136
-  _globals['_CREATEUSERREQUEST']._serialized_start=138
-  _globals['_CREATEUSERREQUEST']._serialized_end=208
-  _globals['_UPDATEUSERREQUEST']._serialized_start=210
-  _globals['_UPDATEUSERREQUEST']._serialized_end=307
-  _globals['_DELETEUSERREQUEST']._serialized_start=309
-  _globals['_DELETEUSERREQUEST']._serialized_end=340
-  _globals['_DELETEUSERRESPONSE']._serialized_start=342
-  _globals['_DELETEUSERRESPONSE']._serialized_end=379
-  _globals['_LISTUSERSREQUEST']._serialized_start=381
-  _globals['_LISTUSERSREQUEST']._serialized_end=438
-  _globals['_CREATEUSERSRESPONSE']._serialized_start=440
-  _globals['_CREATEUSERSRESPONSE']._serialized_end=503
-  _globals['_CHATMESSAGE']._serialized_start=505
-  _globals['_CHATMESSAGE']._serialized_end=568
-  _globals['_USERSERVICE']._serialized_start=571
-  _globals['_USERSERVICE']._serialized_end=966
+  _globals['_USER']._serialized_end=145
+  _globals['_GETUSERREQUEST']._serialized_start=147
+  _globals['_GETUSERREQUEST']._serialized_end=179
+  _globals['_CREATEUSERREQUEST']._serialized_start=181
+  _globals['_CREATEUSERREQUEST']._serialized_end=278
+  _globals['_UPDATEUSERREQUEST']._serialized_start=280
+  _globals['_UPDATEUSERREQUEST']._serialized_end=398
+  _globals['_DELETEUSERREQUEST']._serialized_start=400
+  _globals['_DELETEUSERREQUEST']._serialized_end=435
+  _globals['_DELETEUSERRESPONSE']._serialized_start=437
+  _globals['_DELETEUSERRESPONSE']._serialized_end=483
+  _globals['_LISTUSERSREQUEST']._serialized_start=485
+  _globals['_LISTUSERSREQUEST']._serialized_end=563
+  _globals['_CREATEUSERSRESPONSE']._serialized_start=565
+  _globals['_CREATEUSERSRESPONSE']._serialized_end=642
+  _globals['_CHATMESSAGE']._serialized_start=644
+  _globals['_CHATMESSAGE']._serialized_end=732
+  _globals['_USERSERVICE']._serialized_start=735
+  _globals['_USERSERVICE']._serialized_end=1130
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,10 @@
 // packages ship). Those files are staged under their canonical import paths in a scratch
 // directory, never committed.
 //
+// The buf module imports buf/validate/validate.proto, which only the buf registry serves as a
+// .proto file, so it is compiled into an image first (see proto-image.mjs) and `buf generate`
+// runs on that image, limited to the module's own files.
+//
 //   node scripts/generate.mjs [--out <dir>]   (default: this package; tests pass a scratch dir)
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
@@ -11,6 +15,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildImage, pathArgs } from "./proto-image.mjs";
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const outIndex = process.argv.indexOf("--out");
@@ -31,15 +36,17 @@ const vendored = [
 const env = { ...process.env, PATH: `${join(packageDir, "node_modules/.bin")}:${process.env.PATH}` };
 const buf = (...args) => execFileSync("buf", args, { cwd: packageDir, env, stdio: "inherit" });
 
-buf("generate", "../../proto", "--template", "../../proto/buf.gen.yaml", "-o", out);
-
-const staging = mkdtempSync(join(tmpdir(), "polyrpc-vendor-"));
+const staging = mkdtempSync(join(tmpdir(), "polyrpc-generate-"));
 try {
+  const image = join(staging, "polyrpc.binpb");
+  const files = buildImage({ out: image });
+  buf("generate", image, "--template", "../../proto/buf.gen.yaml", "-o", out, ...pathArgs(files));
+
   for (const [importPath, packageName, file] of vendored) {
     const source = join(dirname(require.resolve(`${packageName}/package.json`)), file);
-    cpSync(source, join(staging, importPath));
+    cpSync(source, join(staging, "vendor", importPath));
   }
-  buf("generate", staging, "--template", join(packageDir, "buf.gen.vendor.yaml"), "-o", out);
+  buf("generate", join(staging, "vendor"), "--template", join(packageDir, "buf.gen.vendor.yaml"), "-o", out);
 } finally {
   rmSync(staging, { recursive: true, force: true });
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buf, git, moduleDir, packageDir } from "./buf-tool.js";
+import { buf, moduleDir, packageDir, script } from "./buf-tool.js";
 
 function listFiles(dir: string): string[] {
   const out: string[] = [];
@@ -26,7 +26,9 @@ describe("the buf module", () => {
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   it("passes buf lint with only the documented exceptions", () => {
-    const res = buf(["lint"], moduleDir);
+    // On an image of the module (its buf/validate import cannot be fetched from the registry);
+    // STANDARD includes PROTOVALIDATE, so this also checks that every validation rule is valid.
+    const res = script("buf-lint.mjs");
     expect(res.output).toBe("");
     expect(res.code).toBe(0);
   });
@@ -52,14 +54,10 @@ describe("the buf module", () => {
 
   it("has no wire or JSON breaking change against the base revision", () => {
     // On a branch the base is main; on main itself it is the previous commit, so a breaking change
-    // fails the first run that contains it. A revision that predates the module has nothing to break.
-    const head = git(["rev-parse", "HEAD"]).output.trim();
-    const main = git(["rev-parse", "--verify", "--quiet", "main"]).output.trim();
-    const base = main && main !== head ? "main" : "HEAD~1";
-    const hasModule = git(["cat-file", "-e", `${base}:proto/buf.yaml`]).code === 0;
-    const against = hasModule ? base : "HEAD";
-    const res = buf(["breaking", ".", "--against", `../.git#ref=${against},subdir=proto`], moduleDir);
-    expect(res.output).toBe("");
+    // fails the first run that contains it. Both sides are images built the same way, so a base
+    // whose protos import buf/validate works too (see scripts/buf-breaking.mjs).
+    const res = script("buf-breaking.mjs");
+    expect(res.output).toMatch(/^(.* nothing to break\n)?$/);
     expect(res.code).toBe(0);
   });
 });

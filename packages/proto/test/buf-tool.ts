@@ -20,8 +20,9 @@ export function buf(args: string[], cwd = packageDir): RunResult {
   return run(join(binDir, "buf"), args, cwd);
 }
 
-export function git(args: string[]): RunResult {
-  return run("git", args, repoDir);
+/** Runs one of this package's scripts (scripts/<name>) with the current Node. */
+export function script(name: string, args: string[] = []): RunResult {
+  return run(process.execPath, [join(packageDir, "scripts", name), ...args], packageDir);
 }
 
 function run(cmd: string, args: string[], cwd: string): RunResult {

@@ -1,3 +1,4 @@
+import type { DescMessage } from "@bufbuild/protobuf";
 import type { status as Status } from "@grpc/grpc-js";
 
 /** The streaming shape of a method. */
@@ -25,6 +26,8 @@ export interface CallInfo {
   /** `/user.UserService/GetUser` */
   readonly path: string;
   readonly kind: MethodKind;
+  /** The schema of the request messages. */
+  readonly input: DescMessage;
   readonly runtime: "grpc-js" | "connect";
   /** The first value of a request header (lower-case name), or undefined. */
   header(name: string): string | undefined;

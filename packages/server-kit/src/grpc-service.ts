@@ -17,6 +17,7 @@ import type { Logger } from "./logger.js";
 import { toRpcStatus } from "./rpc-status.js";
 import { echoTestMetadata } from "./test-metadata.js";
 import { CallTaps, startHooks, type CallHook, type CallInfo, type CallValueKey } from "./call-hooks.js";
+import { traceIdOf } from "./observability/trace-id.js";
 
 /** What a handler knows about the call it serves. */
 export interface HandlerContext {
@@ -114,6 +115,7 @@ function openScope(
     method: method.name,
     path,
     kind: method.methodKind,
+    input: method.input,
     runtime: "grpc-js",
     header: (name) => {
       const value = call.metadata.get(name)[0];
@@ -151,9 +153,9 @@ function openScope(
       untrack();
       taps.end(code, message);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const entry = { code: Status[code], ms: Math.round(ms * 1000) / 1000 };
-      if (code === Status.OK || code === Status.CANCELLED) log.debug(entry, "call finished");
-      else log.info(entry, "call failed");
+      // One line per call, the same fields as the connect side's: {method, code, ms, traceId}.
+      const entry = { code: Status[code], ms: Math.round(ms * 1000) / 1000, traceId: traceIdOf(info, info.header) };
+      log.info(entry, code === Status.OK || code === Status.CANCELLED ? "call finished" : "call failed");
     },
   };
 }

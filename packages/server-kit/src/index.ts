@@ -1,5 +1,23 @@
 export { ActiveCalls, type ActiveCall } from "./active-calls.js";
 export {
+  authEnvSchema,
+  authHook,
+  authHookFromConfig,
+  authModeOf,
+  checkAuthEnv,
+  createTokenVerifier,
+  PRINCIPAL,
+  principalOf,
+  requireRole,
+  type AuthEnv,
+  type AuthHookOptions,
+  type CallValuesContext,
+  type JwksAlgorithm,
+  type JwksSource,
+  type Principal,
+  type TokenOptions,
+} from "./auth/index.js";
+export {
   CallTaps,
   createCallValueKey,
   startHooks,
@@ -51,3 +69,6 @@ export { serverTls, type ServerTls } from "./server-tls.js";
 export { ECHO_INITIAL_KEY, ECHO_TRAILING_BIN_KEY, echoTestMetadata } from "./test-metadata.js";
 export { runSqliteMigrations, type MigratableDatabase } from "./sqlite-migrations.js";
 export { INTERNAL_ERROR_MESSAGE, RpcStatusError, toRpcStatus } from "./rpc-status.js";
+export { createRequestValidator, type RequestValidator } from "./validation/request-validator.js";
+export { validationHook } from "./validation/validation-hook.js";
+export { callPipelineEnvShape, startCallPipeline, type CallPipeline, type CallPipelineEnv } from "./call-pipeline.js";

@@ -130,7 +130,7 @@ describe("the polyrpc chat commands against the real chat app and user service",
     const run = await cli(["chat", "send", "lobby", "--user", ann, ""]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe("");
-    expect(run.stderr).toBe("error: INVALID_ARGUMENT: text must not be empty\n");
+    expect(run.stderr).toBe("error: INVALID_ARGUMENT: text: value is required\n");
   });
 
   it("exits 1 with NOT_FOUND when an unknown user joins, although its stdin stays open", async () => {

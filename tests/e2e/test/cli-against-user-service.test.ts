@@ -191,7 +191,7 @@ describe("the polyrpc CLI against the real user service", () => {
     });
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stderr)).toEqual({
-      error: { code: "INVALID_ARGUMENT", message: "users[1].password must be 8-1024 characters" },
+      error: { code: "INVALID_ARGUMENT", message: "requests[1].password: must be at least 8 characters" },
     });
     const list = await runCli(service.target, ["list", "--json"]);
     expect(list.json().map((u) => u.username)).not.toContain("e2e_bulk3");

@@ -110,7 +110,15 @@ export function startUserService(env: Record<string, string>, timeoutMs = 30_000
   return startService(
     "user service",
     packageBin("@polyrpc/user-service", "polyrpc-user-service"),
-    { HOST: "127.0.0.1", PORT: "0", PASSWORD_HASH_COST: "1024", LOG_LEVEL: "info", ...env },
+    {
+      HOST: "127.0.0.1",
+      PORT: "0",
+      PASSWORD_HASH_COST: "1024",
+      LOG_LEVEL: "info",
+      POLYRPC_ENV: "development",
+      METRICS_ENABLED: "false",
+      ...env,
+    },
     "gRPC server listening",
     timeoutMs,
   );
@@ -127,7 +135,7 @@ export function startChatApp(
   return startService(
     "chat app",
     packageBin("@polyrpc/chat", "polyrpc-chat"),
-    { HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...env },
+    { HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", POLYRPC_ENV: "development", METRICS_ENABLED: "false", ...env },
     "Connect server listening (gRPC, gRPC-Web, Connect)",
     timeoutMs,
   );

@@ -32,6 +32,8 @@ describe("the start command (README command A)", () => {
       CHAT_PORT: "0",
       POLYRPC_DATA_DIR: dir,
       PASSWORD_HASH_COST: "1024",
+      USER_SERVICE_METRICS_PORT: "0",
+      CHAT_METRICS_PORT: "0",
     });
     expect(output).toContain("[user-service] info gRPC server listening");
     expect(output).toContain("[chat] info Connect server listening (gRPC, gRPC-Web, Connect)");

@@ -3,6 +3,7 @@ import type { ActiveCalls } from "../active-calls.js";
 import type { Logger } from "../logger.js";
 import { toRpcStatus } from "../rpc-status.js";
 import { CallTaps, startHooks, type CallHook, type CallInfo } from "../call-hooks.js";
+import { traceIdOf } from "../observability/trace-id.js";
 import type { status as Status } from "@grpc/grpc-js";
 
 /**
@@ -70,9 +71,11 @@ export function trackingInterceptor(calls: ActiveCalls, services: ReadonlySet<st
     const finish = (code: Code | undefined) => {
       untrack();
       const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e3) / 1e3;
+      // One line per call, the same fields as the grpc-js side's: {method, code, ms, traceId}.
+      const traceId = traceIdOf(req.contextValues, (name) => req.header.get(name) ?? undefined);
       if (code === undefined || code === Code.Canceled)
-        log.debug({ method, code: code ? "CANCELLED" : "OK", ms }, "call finished");
-      else log.info({ method, code: grpcCodeName(code), ms }, "call failed");
+        log.info({ method, code: code ? "CANCELLED" : "OK", ms, traceId }, "call finished");
+      else log.info({ method, code: grpcCodeName(code), ms, traceId }, "call failed");
     };
     let res;
     try {
@@ -139,6 +142,7 @@ export function hooksInterceptor(hooks: readonly CallHook[], services: ReadonlyS
       method: req.method.name,
       path: method,
       kind: req.method.methodKind,
+      input: req.method.input,
       runtime: "connect",
       header: (name) => req.header.get(name) ?? undefined,
       signal: req.signal,

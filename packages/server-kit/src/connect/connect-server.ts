@@ -24,6 +24,7 @@ import { ConnectHealth } from "./connect-health.js";
 import { errorInterceptor, hooksInterceptor, trackingInterceptor } from "./connect-interceptors.js";
 import { addConnectReflection } from "./connect-reflection.js";
 import { applyCors } from "./cors.js";
+import { respellGrpcMessages } from "./grpc-message.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -140,6 +141,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
   const corsOrigins = options.corsOrigins ?? [];
   const serve = (req: Req, res: Res) => {
     if (applyCors(corsOrigins, req, res)) return;
+    if (/^application\/grpc(\+|;|$)/.test(req.headers["content-type"] ?? "")) respellGrpcMessages(res);
     handler(req, res);
   };
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// `buf breaking` (the WIRE_JSON rules of ../../proto/buf.yaml) of the working tree's buf module
+// against a git revision of it.
+//
+// Both sides are images built the same way (see proto-image.mjs): the revision's proto/ directory
+// is extracted with `git archive` into a scratch directory and compiled against the same pinned
+// import descriptors. (buf's own `.git#ref=...` input would compile the revision from source,
+// which fails for every revision whose protos import buf/validate/validate.proto.) The imported
+// files are identical on both sides, so only the module's own files can differ.
+//
+//   node scripts/buf-breaking.mjs [--against <git revision>]
+//
+// Without --against the base is `main` on a branch and the previous commit on `main`, so a
+// breaking change fails the first run that contains it. When that base predates the module, the
+// working tree is checked against HEAD instead; when HEAD predates it too, nothing can break.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildImage, moduleDir, packageDir, repoDir } from "./proto-image.mjs";
+
+const git = (...args) =>
+  execFileSync("git", args, { cwd: repoDir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+const tryGit = (...args) => {
+  try {
+    return git(...args);
+  } catch {
+    return "";
+  }
+};
+
+const hasModule = (revision) => tryGit("cat-file", "-t", `${revision}:proto/buf.yaml`) === "blob";
+
+function defaultBase() {
+  const head = tryGit("rev-parse", "HEAD");
+  const main = tryGit("rev-parse", "--verify", "--quiet", "main");
+  const base = main && main !== head ? "main" : "HEAD~1";
+  return hasModule(base) ? base : "HEAD";
+}
+
+const againstIndex = process.argv.indexOf("--against");
+const against = againstIndex > 0 ? process.argv[againstIndex + 1] : defaultBase();
+if (!against) {
+  console.error("usage: buf-breaking.mjs [--against <git revision>]");
+  process.exit(2);
+}
+if (!hasModule(against)) {
+  console.log(`${against} has no buf module (proto/buf.yaml): nothing to break`);
+  process.exit(0);
+}
+
+const scratch = mkdtempSync(join(tmpdir(), "polyrpc-breaking-"));
+try {
+  // Extract the revision's proto/ directory (the whole of it: its buf.yaml says what the module is).
+  const base = join(scratch, "base");
+  mkdirSync(base);
+  const archive = execFileSync("git", ["archive", "--format=tar", against, "--", "proto"], {
+    cwd: repoDir,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  execFileSync("tar", ["-x", "-C", base], { input: archive });
+  const current = join(scratch, "current.binpb");
+  const previous = join(scratch, "against.binpb");
+  buildImage({ out: current });
+  buildImage({ root: join(base, "proto"), out: previous });
+  execFileSync(
+    join(packageDir, "node_modules/.bin/buf"),
+    ["breaking", current, "--against", previous, "--config", join(moduleDir, "buf.yaml")],
+    { stdio: "inherit" },
+  );
+} catch (err) {
+  // buf and protoc have printed their own errors; anything else has not.
+  if (typeof err?.status !== "number") console.error(err instanceof Error ? err.message : err);
+  process.exitCode = err?.status ?? 1;
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
