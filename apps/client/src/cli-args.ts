@@ -29,6 +29,15 @@ export interface GlobalOptions {
   json: boolean;
   /** Sent as `authorization: Bearer <token>` with every call; from `--token` or POLYRPC_TOKEN. */
   token?: string;
+  /** TLS to the services: PEM file paths (`ca` to trust; `cert` and `key` for mTLS). */
+  tls?: TlsFiles;
+}
+
+/** The PEM files of `--tls`, `--ca`, `--cert` and `--key`. */
+export interface TlsFiles {
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 /** A subcommand that calls the UserService, with its arguments checked and typed. */
@@ -124,6 +133,10 @@ Global options:
                        chat subscribe; 0 = none)
   --json               one JSON object per line (protobuf JSON); errors as {"error":{...}}
   --token JWT          send "authorization: Bearer JWT" with every call (default: $POLYRPC_TOKEN)
+  --tls                connect over TLS, trusting the system's CAs (implied by --ca, --cert, --key)
+  --ca file            PEM CA certificate(s) to trust instead
+  --cert file --key file
+                       PEM client certificate and key, for servers that require mTLS
   -h, --help           show this help
 
 Exit status: 0 success, 1 the call (or a demo step) failed, 2 bad usage.`;
@@ -147,6 +160,10 @@ const options = {
   before: { type: "string" },
   limit: { type: "string" },
   token: { type: "string" },
+  tls: { type: "boolean" },
+  ca: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
   subject: { type: "string" },
   roles: { type: "string" },
   ttl: { type: "string" },
@@ -158,7 +175,18 @@ const options = {
 type OptionName = keyof typeof options;
 type Values = { [K in OptionName]?: (typeof options)[K]["type"] extends "boolean" ? boolean : string };
 
-const GLOBAL_OPTIONS: readonly OptionName[] = ["target", "chat-target", "timeout", "json", "help", "token"];
+const GLOBAL_OPTIONS: readonly OptionName[] = [
+  "target",
+  "chat-target",
+  "timeout",
+  "json",
+  "help",
+  "token",
+  "tls",
+  "ca",
+  "cert",
+  "key",
+];
 
 /** The subcommands of `chat`. */
 const CHAT_SUBCOMMANDS = ["join", "send", "subscribe", "history"] as const;
@@ -383,9 +411,32 @@ export function parseCliArgs(argv: readonly string[], env: CliEnv = {}): CliArgs
         ? 0
         : DEFAULT_TIMEOUT_MS;
   const token = bearerTokenOf(values, env);
+  const tls = tlsOf(values);
   return {
     kind: "run",
-    global: { target, chatTarget, timeoutMs, json: values.json ?? false, ...(token !== undefined && { token }) },
+    global: {
+      target,
+      chatTarget,
+      timeoutMs,
+      json: values.json ?? false,
+      ...(token !== undefined && { token }),
+      ...(tls !== undefined && { tls }),
+    },
     command: toCommand(name, values, args),
   };
+}
+
+/** `--tls`, `--ca`, `--cert`, `--key`: undefined for plaintext. A certificate needs its key. */
+function tlsOf(values: Values): TlsFiles | undefined {
+  const { ca, cert, key } = values;
+  if (!values.tls && ca === undefined && cert === undefined && key === undefined) return undefined;
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError("--cert and --key go together");
+  for (const [flag, file] of [
+    ["--ca", ca],
+    ["--cert", cert],
+    ["--key", key],
+  ] as const) {
+    if (file === "") throw new UsageError(`${flag} needs a file`);
+  }
+  return { ...(ca !== undefined && { ca }), ...(cert !== undefined && { cert }), ...(key !== undefined && { key }) };
 }

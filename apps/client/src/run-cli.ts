@@ -1,5 +1,15 @@
+import { readFileSync } from "node:fs";
+import { credentials, type ChannelCredentials } from "@grpc/grpc-js";
 import { runChatCommand } from "./chat-commands.js";
-import { isChatCommand, parseCliArgs, USAGE, UsageError, type CliEnv, type TokenCommand } from "./cli-args.js";
+import {
+  isChatCommand,
+  parseCliArgs,
+  USAGE,
+  UsageError,
+  type CliEnv,
+  type TlsFiles,
+  type TokenCommand,
+} from "./cli-args.js";
 import { runCommand } from "./cli-commands.js";
 import { CliOutput, type OutputStreams } from "./cli-output.js";
 import { connectChatService } from "./connect-chat-service.js";
@@ -36,13 +46,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const out = new CliOutput(global.json, io);
   if (command.name === "token") return await runTokenCommand(command, out, io);
   const { timeoutMs, token } = global;
+  const credentials = global.tls ? tlsCredentials(global.tls) : undefined;
   let client: { close(): void } | undefined;
   try {
     if (isChatCommand(command)) {
-      const chat = (client = connectChatService(global.chatTarget, { token }));
+      const chat = (client = connectChatService(global.chatTarget, { token, credentials }));
       return await runChatCommand(command, { client: chat, out, streams: io, timeoutMs, stdin: io.stdin });
     }
-    const users = (client = connectUserService(global.target, { token }));
+    const users = (client = connectUserService(global.target, { token, credentials }));
     return await runCommand(command, { client: users, out, timeoutMs, stdin: io.stdin });
   } catch (err) {
     out.error(err);
@@ -50,6 +61,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } finally {
     client?.close();
   }
+}
+
+/** grpc-js TLS credentials from PEM files: the CA to trust (system CAs when omitted), and a client certificate for mTLS. */
+function tlsCredentials(files: TlsFiles): ChannelCredentials {
+  const read = (file: string | undefined) => (file === undefined ? null : readFileSync(file));
+  return credentials.createSsl(read(files.ca), read(files.key), read(files.cert));
 }
 
 /** `polyrpc token`: prints a development token signed with the secret in `$<secretEnv>`. */
