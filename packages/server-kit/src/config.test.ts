@@ -33,4 +33,16 @@ describe("loadConfig", () => {
       expect((err as Error).message).toMatch(/^invalid configuration:\n  - /);
     }
   });
+
+  it("never prints a secret's value back, only its length", () => {
+    const withSecret = schema.extend({ AUTH_HS256_SECRET: z.string().min(32) });
+    try {
+      loadConfig(withSecret, { NAME: "svc", AUTH_HS256_SECRET: "hunter2" });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as Error).message).toContain("AUTH_HS256_SECRET");
+      expect((err as Error).message).toContain("(got 7 characters)");
+      expect((err as Error).message).not.toContain("hunter2");
+    }
+  });
 });

@@ -8,6 +8,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** Variables whose values are never echoed in a configuration error. */
+const SECRET_NAME = /SECRET|PASSWORD|TOKEN|PRIVATE/;
+
 /**
  * Validates an environment against a zod object schema whose keys are the variable names, and
  * returns the parsed, frozen result. Empty strings count as unset so that `FOO=` falls back to the
@@ -24,7 +27,10 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.Process
     throw new ConfigError(
       result.error.issues.map((issue) => {
         const key = issue.path.join(".");
-        const got = input[key] === undefined ? "unset" : JSON.stringify(input[key]);
+        const value = input[key];
+        // Never print a secret back: say how long it was instead.
+        const got =
+          value === undefined ? "unset" : SECRET_NAME.test(key) ? `${value.length} characters` : JSON.stringify(value);
         return `${key}: ${issue.message} (got ${got})`;
       }),
     );
