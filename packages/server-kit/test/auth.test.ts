@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
-import { UserService, protoFiles } from "@polyrpc/proto";
+import { UserService } from "@polyrpc/proto";
 import {
   exportJWK,
   exportSPKI,
@@ -17,13 +17,9 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CallHook } from "../src/call-hooks.js";
 import { authHook, principalOf, requireRole, type AuthHookOptions } from "../src/auth/index.js";
-import { createGrpcClient, type GrpcClient } from "../src/client/index.js";
-import { serverEnvSchema } from "../src/config.js";
-import { startConnectServer } from "../src/connect/index.js";
-import { grpcService, type ServiceImpl } from "../src/grpc-service.js";
-import { startGrpcServer } from "../src/grpc-server.js";
-import { createLogger } from "../src/logger.js";
+import type { GrpcClient } from "../src/client/index.js";
 import { HealthClient, ReflectionClient } from "../src/testing/index.js";
+import { RUNTIMES, startUserServiceOn, type Runtime } from "./user-service-on.js";
 
 const ISSUER = "https://issuer.polyrpc.test";
 const AUDIENCE = "polyrpc-test";
@@ -31,7 +27,6 @@ const SECRET = crypto.getRandomValues(new Uint8Array(32));
 /** JWKS reloads for an unknown kid happen at most this often in these tests. */
 const RELOAD_COOLDOWN_MS = 300;
 
-type Runtime = "grpc-js" | "connect";
 type ServerName = "hs256" | "jwks-file" | "jwks-url" | "no-skew";
 
 interface SigningKey {
@@ -366,34 +361,7 @@ interface Running {
 }
 
 async function serve(runtime: Runtime, options: AuthHookOptions): Promise<Running> {
-  const common = {
-    host: "127.0.0.1",
-    port: 0,
-    files: protoFiles,
-    limits: serverEnvSchema.parse({ SHUTDOWN_DRAIN_MS: "0", SHUTDOWN_TIMEOUT_MS: "1000" }),
-    log: createLogger({ name: "auth-test", level: "silent" }),
-    hooks: [counted(authHook(options))],
-  };
-  const server =
-    runtime === "grpc-js"
-      ? await startGrpcServer({
-          ...common,
-          services: [grpcService(UserService, impl as unknown as ServiceImpl<typeof UserService>)],
-        })
-      : await startConnectServer({
-          ...common,
-          services: [UserService],
-          routes: (router) => router.service(UserService, impl as never),
-        });
-  const client = createGrpcClient(UserService, server.address);
-  return {
-    address: server.address,
-    client,
-    async stop() {
-      client.close();
-      await server.shutdown();
-    },
-  };
+  return startUserServiceOn(runtime, impl, { hooks: [counted(authHook(options))] });
 }
 
 function withAuthorization(header: string | undefined): Metadata {
@@ -415,7 +383,7 @@ async function callStatus(
   }
 }
 
-describe.each(["grpc-js", "connect"] as const)("authHook on %s", (runtime) => {
+describe.each(RUNTIMES)("authHook on %s", (runtime) => {
   const servers = {} as Record<ServerName, Running>;
   const jwksServer = new JwksServer(jwks(rsa, ec));
   let dir: string;

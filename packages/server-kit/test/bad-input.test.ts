@@ -2,15 +2,11 @@ import { connect as http2Connect, type ClientHttp2Session } from "node:http2";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { status as Status } from "@grpc/grpc-js";
-import { CreateUserRequestSchema, protoFiles, UserService } from "@polyrpc/proto";
+import { CreateUserRequestSchema, UserService } from "@polyrpc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcClient, type GrpcClient } from "../src/client/index.js";
-import { serverEnvSchema } from "../src/config.js";
-import { startConnectServer } from "../src/connect/index.js";
-import { grpcService, type ServiceImpl } from "../src/grpc-service.js";
-import { startGrpcServer } from "../src/grpc-server.js";
-import { createLogger } from "../src/logger.js";
+import type { GrpcClient } from "../src/client/index.js";
 import { HealthClient } from "../src/testing/index.js";
+import { RUNTIMES, startUserServiceOn } from "./user-service-on.js";
 
 /** The receive limit the servers run with here: small, so tests stay light. */
 const LIMIT = 1024;
@@ -79,39 +75,24 @@ function rawCall(session: ClientHttp2Session, path: string, body: Buffer, header
   });
 }
 
-describe.each(["grpc-js", "connect"] as const)("bad input on %s", (runtime) => {
+describe.each(RUNTIMES)("bad input on %s", (runtime) => {
   let address: string;
   let client: GrpcClient<typeof UserService>;
   let session: ClientHttp2Session;
   let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    const common = {
-      host: "127.0.0.1",
-      port: 0,
-      files: protoFiles,
-      limits: serverEnvSchema.parse({ MAX_RECEIVE_MESSAGE_BYTES: String(LIMIT), SHUTDOWN_DRAIN_MS: "0" }),
-      log: createLogger({ name: "bad-input", level: "silent" }),
-    };
-    const server =
-      runtime === "grpc-js"
-        ? await startGrpcServer({
-            ...common,
-            services: [grpcService(UserService, impl as unknown as ServiceImpl<typeof UserService>)],
-          })
-        : await startConnectServer({
-            ...common,
-            services: [UserService],
-            routes: (r) => r.service(UserService, impl as never),
-          });
+    const server = await startUserServiceOn(runtime, impl, {
+      env: { MAX_RECEIVE_MESSAGE_BYTES: String(LIMIT) },
+      // The client's own limits must not hide the server's.
+      clientOptions: { "grpc.max_send_message_length": -1 },
+    });
     address = server.address;
-    // The client's own limits must not hide the server's.
-    client = createGrpcClient(UserService, address, { channelOptions: { "grpc.max_send_message_length": -1 } });
+    client = server.client;
     session = http2Connect(`http://${address}`);
-    stop = () => server.shutdown();
+    stop = () => server.stop();
   });
   afterAll(async () => {
-    client.close();
     session.close();
     await stop();
   });

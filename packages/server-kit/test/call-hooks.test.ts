@@ -1,14 +1,10 @@
 import { Metadata, status as Status } from "@grpc/grpc-js";
-import { UserService, protoFiles } from "@polyrpc/proto";
+import { UserService } from "@polyrpc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCallValueKey, type CallHook } from "../src/call-hooks.js";
-import { createGrpcClient, type GrpcClient } from "../src/client/index.js";
-import { serverEnvSchema } from "../src/config.js";
-import { startConnectServer } from "../src/connect/index.js";
+import type { GrpcClient } from "../src/client/index.js";
 import { NotFoundError, PermissionDeniedError, UnauthenticatedError } from "../src/errors.js";
-import { grpcService, type ServiceImpl } from "../src/grpc-service.js";
-import { startGrpcServer } from "../src/grpc-server.js";
-import { createLogger } from "../src/logger.js";
+import { RUNTIMES, startUserServiceOn } from "./user-service-on.js";
 
 const USER = createCallValueKey("user", "anonymous");
 
@@ -59,38 +55,17 @@ const impl = {
   },
 };
 
-describe.each(["grpc-js", "connect"] as const)("call hooks on %s", (runtime) => {
+describe.each(RUNTIMES)("call hooks on %s", (runtime) => {
   const seen: Seen[] = [];
   let client: GrpcClient<typeof UserService>;
   let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    const common = {
-      host: "127.0.0.1",
-      port: 0,
-      files: protoFiles,
-      limits: serverEnvSchema.parse({ SHUTDOWN_DRAIN_MS: "0", SHUTDOWN_TIMEOUT_MS: "1000" }),
-      log: createLogger({ name: "hooks-test", level: "silent" }),
-      hooks: [recordingHook(seen)],
-    };
-    const server =
-      runtime === "grpc-js"
-        ? await startGrpcServer({
-            ...common,
-            services: [grpcService(UserService, impl as unknown as ServiceImpl<typeof UserService>)],
-          })
-        : await startConnectServer({
-            ...common,
-            services: [UserService],
-            routes: (router) => router.service(UserService, impl as never),
-          });
-    client = createGrpcClient(UserService, server.address);
-    stop = () => server.shutdown();
+    const server = await startUserServiceOn(runtime, impl, { hooks: [recordingHook(seen)] });
+    client = server.client;
+    stop = () => server.stop();
   });
-  afterAll(async () => {
-    client.close();
-    await stop();
-  });
+  afterAll(() => stop());
 
   const meta = (entries: Record<string, string>) => {
     const m = new Metadata();

@@ -8,15 +8,11 @@ import {
   SimpleSpanProcessor,
   type ReadableSpan,
 } from "@opentelemetry/sdk-trace-node";
-import { UserService, protoFiles } from "@polyrpc/proto";
+import { UserService } from "@polyrpc/proto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CallHook } from "../src/call-hooks.js";
-import { createGrpcClient, type GrpcClient } from "../src/client/index.js";
-import { serverEnvSchema } from "../src/config.js";
-import { startConnectServer } from "../src/connect/index.js";
+import type { GrpcClient } from "../src/client/index.js";
 import { NotFoundError } from "../src/errors.js";
-import { grpcService, type ServiceImpl } from "../src/grpc-service.js";
-import { startGrpcServer } from "../src/grpc-server.js";
 import { createLogger } from "../src/logger.js";
 import {
   createMetricsRegistry,
@@ -30,8 +26,7 @@ import {
   tracingHook,
   type MetricsServerHandle,
 } from "../src/observability/index.js";
-
-type Runtime = "grpc-js" | "connect";
+import { RUNTIMES, startUserServiceOn, type Runtime } from "./user-service-on.js";
 
 /** The caller's trace context, as a W3C `traceparent`. */
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -70,37 +65,16 @@ async function startServer(runtime: Runtime, hooks: CallHook[]): Promise<Running
       done();
     },
   });
-  const common = {
-    host: "127.0.0.1",
-    port: 0,
-    files: protoFiles,
-    limits: serverEnvSchema.parse({ SHUTDOWN_DRAIN_MS: "0", SHUTDOWN_TIMEOUT_MS: "1000" }),
-    log: createLogger({ name: "observability-test", level: "info", destination }),
-    hooks,
-  };
-  const server =
-    runtime === "grpc-js"
-      ? await startGrpcServer({
-          ...common,
-          services: [grpcService(UserService, impl as unknown as ServiceImpl<typeof UserService>)],
-        })
-      : await startConnectServer({
-          ...common,
-          services: [UserService],
-          routes: (router) => router.service(UserService, impl as never),
-        });
-  const grpc = createGrpcClient(UserService, server.address);
+  const log = createLogger({ name: "observability-test", level: "info", destination });
+  const server = await startUserServiceOn(runtime, impl, { hooks, log });
   return {
-    client: grpc.methods,
+    client: server.client.methods,
     lines: () =>
       text
         .split("\n")
         .filter(Boolean)
         .map((line) => JSON.parse(line) as Record<string, unknown>),
-    async stop() {
-      grpc.close();
-      await server.shutdown();
-    },
+    stop: () => server.stop(),
   };
 }
 
@@ -165,7 +139,7 @@ function expectedSamples(): Record<string, number> {
   };
 }
 
-describe.each(["grpc-js", "connect"] as const)("observability on %s", (runtime) => {
+describe.each(RUNTIMES)("observability on %s", (runtime) => {
   const exporter = new InMemorySpanExporter();
   const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
   let running: Running | undefined;

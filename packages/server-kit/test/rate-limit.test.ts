@@ -1,13 +1,8 @@
 import { Metadata, status as Status } from "@grpc/grpc-js";
-import { UserService, protoFiles } from "@polyrpc/proto";
+import { UserService } from "@polyrpc/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCallValueKey, type CallHook } from "../src/call-hooks.js";
-import { createGrpcClient, type GrpcClient } from "../src/client/index.js";
-import { serverEnvSchema } from "../src/config.js";
-import { startConnectServer } from "../src/connect/index.js";
-import { grpcService, type ServiceImpl } from "../src/grpc-service.js";
-import { startGrpcServer } from "../src/grpc-server.js";
-import { createLogger } from "../src/logger.js";
+import type { GrpcClient } from "../src/client/index.js";
 import {
   limitsEnvSchema,
   rateLimitHook,
@@ -15,8 +10,7 @@ import {
   subjectOf,
   type RateLimitOptions,
 } from "../src/rate-limit/index.js";
-
-type Runtime = "grpc-js" | "connect";
+import { RUNTIMES, startUserServiceOn, type Runtime } from "./user-service-on.js";
 
 /** The defaults the S4 tests check: 100 unary calls/s, 20 new streams/s, 100 messages/s per stream. */
 const LIMITS = rateLimitsFromEnv(limitsEnvSchema.parse({}));
@@ -52,33 +46,8 @@ interface Running {
 }
 
 async function startServer(runtime: Runtime, hooks: CallHook[]): Promise<Running> {
-  const common = {
-    host: "127.0.0.1",
-    port: 0,
-    files: protoFiles,
-    limits: serverEnvSchema.parse({ SHUTDOWN_DRAIN_MS: "0", SHUTDOWN_TIMEOUT_MS: "1000" }),
-    log: createLogger({ name: "rate-limit-test", level: "silent" }),
-    hooks,
-  };
-  const server =
-    runtime === "grpc-js"
-      ? await startGrpcServer({
-          ...common,
-          services: [grpcService(UserService, impl as unknown as ServiceImpl<typeof UserService>)],
-        })
-      : await startConnectServer({
-          ...common,
-          services: [UserService],
-          routes: (router) => router.service(UserService, impl as never),
-        });
-  const grpc = createGrpcClient(UserService, server.address);
-  return {
-    client: grpc.methods,
-    async stop() {
-      grpc.close();
-      await server.shutdown();
-    },
-  };
+  const server = await startUserServiceOn(runtime, impl, { hooks });
+  return { client: server.client.methods, stop: () => server.stop() };
 }
 
 const as = (headers: Record<string, string>) => {
@@ -107,7 +76,7 @@ async function codes(calls: Promise<unknown>[]): Promise<Record<string, number>>
 
 const times = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
 
-describe.each(["grpc-js", "connect"] as const)("rate limits per subject (S4) on %s", (runtime) => {
+describe.each(RUNTIMES)("rate limits per subject (S4) on %s", (runtime) => {
   /** A frozen clock: buckets refill only when a test moves it, so counts are exact. */
   let clock = 0;
   let running: Running | undefined;

@@ -1,13 +1,9 @@
 import { status as Status } from "@grpc/grpc-js";
-import { UserService, protoFiles } from "@polyrpc/proto";
+import { UserService } from "@polyrpc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcClient, type GrpcClient } from "../src/client/index.js";
-import { serverEnvSchema } from "../src/config.js";
-import { startConnectServer } from "../src/connect/index.js";
-import { grpcService, type ServiceImpl } from "../src/grpc-service.js";
-import { startGrpcServer } from "../src/grpc-server.js";
-import { createLogger } from "../src/logger.js";
+import type { GrpcClient } from "../src/client/index.js";
 import { validationHook } from "../src/validation/validation-hook.js";
+import { RUNTIMES, startUserServiceOn } from "./user-service-on.js";
 
 let handlerRuns = 0;
 const impl = {
@@ -25,36 +21,15 @@ const impl = {
 
 const valid = { username: "ada", email: "ada@example.com", password: "password" };
 
-describe.each(["grpc-js", "connect"] as const)("protovalidate rules on %s (B5)", (runtime) => {
+describe.each(RUNTIMES)("protovalidate rules on %s (B5)", (runtime) => {
   let client: GrpcClient<typeof UserService>;
   let stop: () => Promise<void>;
   beforeAll(async () => {
-    const common = {
-      host: "127.0.0.1",
-      port: 0,
-      files: protoFiles,
-      limits: serverEnvSchema.parse({ SHUTDOWN_DRAIN_MS: "0" }),
-      log: createLogger({ name: "validation-test", level: "silent" }),
-      hooks: [validationHook()],
-    };
-    const server =
-      runtime === "grpc-js"
-        ? await startGrpcServer({
-            ...common,
-            services: [grpcService(UserService, impl as unknown as ServiceImpl<typeof UserService>)],
-          })
-        : await startConnectServer({
-            ...common,
-            services: [UserService],
-            routes: (r) => r.service(UserService, impl as never),
-          });
-    client = createGrpcClient(UserService, server.address);
-    stop = () => server.shutdown();
+    const server = await startUserServiceOn(runtime, impl, { hooks: [validationHook()] });
+    client = server.client;
+    stop = () => server.stop();
   });
-  afterAll(async () => {
-    client.close();
-    await stop();
-  });
+  afterAll(() => stop());
 
   const failure = (p: Promise<unknown>) =>
     p.then(
