@@ -1,19 +1,8 @@
-import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { USAGE } from "./cli-args.js";
-import { runCli } from "./run-cli.js";
+import { runCaptured } from "../test/run-captured.js";
 
-async function run(argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    stdin: Readable.from([]),
-    env: {},
-  });
-  return { code, stdout, stderr };
-}
+const run = (argv: string[]) => runCaptured(argv);
 
 describe("runCli", () => {
   it("prints the usage on stdout and exits 0 for --help", async () => {

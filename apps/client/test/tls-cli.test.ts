@@ -1,4 +1,3 @@
-import { Readable } from "node:stream";
 import { protoFiles, UserService } from "@polyrpc/proto";
 import {
   createLogger,
@@ -11,20 +10,9 @@ import {
 } from "@polyrpc/server-kit";
 import { createTestCertificates, type TestCertificates } from "@polyrpc/server-kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../src/run-cli.js";
+import { runCaptured } from "./run-captured.js";
 
-async function run(argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    stdin: Readable.from([]),
-    env: {},
-    secretEnv: () => undefined,
-  });
-  return { code, stdout, stderr };
-}
+const run = (argv: string[]) => runCaptured(argv);
 
 describe("polyrpc --tls --ca --cert --key", () => {
   let pki: TestCertificates;

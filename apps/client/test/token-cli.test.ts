@@ -1,4 +1,3 @@
-import { Readable } from "node:stream";
 import { chatV1, protoFiles, UserService } from "@polyrpc/proto";
 import {
   authHook,
@@ -16,7 +15,7 @@ import { jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CliEnv } from "../src/cli-args.js";
 import { connectUserService, DEVELOPMENT_AUDIENCE, DEVELOPMENT_ISSUER } from "../src/index.js";
-import { runCli } from "../src/run-cli.js";
+import { runCaptured } from "./run-captured.js";
 
 const SECRET = "a development secret of 32 bytes!";
 
@@ -57,18 +56,8 @@ async function startAuthenticatedServer(): Promise<GrpcServerHandle> {
   });
 }
 
-async function run(argv: string[], env: CliEnv = {}, secrets: Record<string, string> = { AUTH_HS256_SECRET: SECRET }) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    stdin: Readable.from([]),
-    env,
-    secretEnv: (name) => secrets[name],
-  });
-  return { code, stdout, stderr };
-}
+const run = (argv: string[], env: CliEnv = {}, secrets: Record<string, string> = { AUTH_HS256_SECRET: SECRET }) =>
+  runCaptured(argv, env, secrets);
 
 describe("polyrpc token and --token", () => {
   let server: GrpcServerHandle;
