@@ -14,10 +14,9 @@
 // breaking change fails the first run that contains it. When that base predates the module, the
 // working tree is checked against HEAD instead; when HEAD predates it too, nothing can break.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { buildImage, moduleDir, packageDir, repoDir } from "./proto-image.mjs";
+import { buf, buildImage, inScratch, moduleDir, repoDir } from "./proto-image.mjs";
 
 const git = (...args) =>
   execFileSync("git", args, { cwd: repoDir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -49,8 +48,7 @@ if (!hasModule(against)) {
   process.exit(0);
 }
 
-const scratch = mkdtempSync(join(tmpdir(), "polyrpc-breaking-"));
-try {
+inScratch("breaking", (scratch) => {
   // Extract the revision's proto/ directory (the whole of it: its buf.yaml says what the module is).
   const base = join(scratch, "base");
   mkdirSync(base);
@@ -63,15 +61,5 @@ try {
   const previous = join(scratch, "against.binpb");
   buildImage({ out: current });
   buildImage({ root: join(base, "proto"), out: previous });
-  execFileSync(
-    join(packageDir, "node_modules/.bin/buf"),
-    ["breaking", current, "--against", previous, "--config", join(moduleDir, "buf.yaml")],
-    { stdio: "inherit" },
-  );
-} catch (err) {
-  // buf and protoc have printed their own errors; anything else has not.
-  if (typeof err?.status !== "number") console.error(err instanceof Error ? err.message : err);
-  process.exitCode = err?.status ?? 1;
-} finally {
-  rmSync(scratch, { recursive: true, force: true });
-}
+  buf("breaking", current, "--against", previous, "--config", join(moduleDir, "buf.yaml"));
+});

@@ -9,15 +9,11 @@
 // runs on that image, limited to the module's own files.
 //
 //   node scripts/generate.mjs [--out <dir>]   (default: this package; tests pass a scratch dir)
-import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildImage, pathArgs } from "./proto-image.mjs";
+import { buf, buildImage, inScratch, packageDir, pathArgs } from "./proto-image.mjs";
 
-const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const outIndex = process.argv.indexOf("--out");
 const out = outIndex > 0 ? resolve(process.argv[outIndex + 1]) : packageDir;
 const require = createRequire(import.meta.url);
@@ -33,11 +29,7 @@ const vendored = [
   ],
 ];
 
-const env = { ...process.env, PATH: `${join(packageDir, "node_modules/.bin")}:${process.env.PATH}` };
-const buf = (...args) => execFileSync("buf", args, { cwd: packageDir, env, stdio: "inherit" });
-
-const staging = mkdtempSync(join(tmpdir(), "polyrpc-generate-"));
-try {
+inScratch("generate", (staging) => {
   const image = join(staging, "polyrpc.binpb");
   const files = buildImage({ out: image });
   buf("generate", image, "--template", "../../proto/buf.gen.yaml", "-o", out, ...pathArgs(files));
@@ -47,6 +39,4 @@ try {
     cpSync(source, join(staging, "vendor", importPath));
   }
   buf("generate", join(staging, "vendor"), "--template", join(packageDir, "buf.gen.vendor.yaml"), "-o", out);
-} finally {
-  rmSync(staging, { recursive: true, force: true });
-}
+});

@@ -129,3 +129,25 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(1);
   }
 }
+
+/** Runs the pinned buf from this package, with its protoc-gen-es on the PATH. */
+export function buf(...args) {
+  const env = { ...process.env, PATH: `${join(packageDir, "node_modules/.bin")}:${process.env.PATH}` };
+  execFileSync(join(packageDir, "node_modules/.bin/buf"), args, { cwd: packageDir, env, stdio: "inherit" });
+}
+
+/**
+ * Runs `work(dir)` in a scratch directory that is removed afterwards. A failure becomes the
+ * script's exit status; buf and protoc print their own errors, anything else is printed here.
+ */
+export function inScratch(prefix, work) {
+  const dir = mkdtempSync(join(tmpdir(), `polyrpc-${prefix}-`));
+  try {
+    work(dir);
+  } catch (err) {
+    if (typeof err?.status !== "number") console.error(err instanceof Error ? err.message : err);
+    process.exitCode = err?.status ?? 1;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
