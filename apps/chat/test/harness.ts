@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { chatV1, UserService } from "@polyrpc/proto";
 import { createLogger, UnavailableError } from "@polyrpc/server-kit";
 import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { loggedPort, startServiceProcess } from "@polyrpc/server-kit/testing";
 import { InProcessChatBus, type ChatBus } from "../src/chat-bus.js";
 import type { ChatLog } from "../src/chat-log.js";
 import { chatEnvSchema } from "../src/config.js";
@@ -259,10 +258,12 @@ export interface UserServiceProcess {
  */
 export async function startUserServiceProcess(timeoutMs = 30_000): Promise<UserServiceProcess> {
   const dir = join(repoRoot, "apps/user-service");
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(dir, "src/main.ts")], {
+  const service = await startServiceProcess({
+    name: "user service",
+    command: process.execPath,
+    args: ["--import", "tsx", join(dir, "src/main.ts")],
     cwd: dir,
     env: {
-      ...process.env,
       HOST: "127.0.0.1",
       PORT: "0",
       DATABASE_PATH: ":memory:",
@@ -271,30 +272,10 @@ export async function startUserServiceProcess(timeoutMs = 30_000): Promise<UserS
       METRICS_ENABLED: "false",
       LOG_LEVEL: "info",
     },
-    stdio: ["ignore", "pipe", "pipe"],
+    portOf: loggedPort("gRPC server listening"),
+    timeoutMs,
   });
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
-  let output = "";
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const port = await new Promise<number>((resolvePort, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`user service did not report its port within ${timeoutMs} ms:\n${output}`));
-    }, timeoutMs);
-    void exited.then(() => reject(new Error(`user service exited early:\n${output}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      output += `${line}\n`;
-      try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === "gRPC server listening" && typeof entry.port === "number") {
-          clearTimeout(timer);
-          resolvePort(entry.port);
-        }
-      } catch {
-        // Not a log line; kept in the output for diagnostics.
-      }
-    });
-  });
+  const { port } = service;
   const target = `127.0.0.1:${port}`;
   const users = createGrpcClient(UserService, target);
   return {
@@ -307,11 +288,8 @@ export async function startUserServiceProcess(timeoutMs = 30_000): Promise<UserS
     },
     async kill() {
       users.close();
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-        await exited;
-      }
+      await service.stop("SIGKILL");
     },
-    output: () => output,
+    output: service.output,
   };
 }

@@ -1,10 +1,10 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { loggedPort, startServiceProcess } from "@polyrpc/server-kit/testing";
 import type { ServerName } from "./expectations.js";
 import type { Observation } from "./observation.js";
 
@@ -37,56 +37,29 @@ export async function buildGo(): Promise<{ server: string; client: string }> {
   return { server, client };
 }
 
-/** Starts a process and resolves with the port it reports on stdout. */
-function startProcess(
+/** Starts a server process and resolves once it reports its port on stdout. */
+async function startProcess(
   name: ServerName,
   command: string,
   args: string[],
   options: { cwd: string; env?: Record<string, string> },
-  portOf: (line: string) => number | undefined,
+  portOf: (line: Record<string, unknown>) => number | undefined,
 ): Promise<RunningServer> {
-  const child: ChildProcess = spawn(command, args, {
+  const service = await startServiceProcess({
+    name: `${name} server`,
+    command,
+    args,
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: options.env,
+    portOf,
+    timeoutMs: 60_000,
   });
-  let output = "";
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
-  return new Promise((resolvePort, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${name} server did not report its port in 60 s:\n${output}`));
-    }, 60_000);
-    void exited.then(() => reject(new Error(`${name} server exited early:\n${output}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      output += `${line}\n`;
-      const port = portOf(line);
-      if (port === undefined) return;
-      clearTimeout(timer);
-      resolvePort({
-        name,
-        address: `127.0.0.1:${port}`,
-        async stop() {
-          if (child.exitCode === null) child.kill("SIGTERM");
-          const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
-          await exited;
-          clearTimeout(killer);
-        },
-      });
-    });
-  });
+  return { name, address: service.target, stop: async () => void (await service.stop()) };
 }
 
-function jsonField(line: string, field: string, msg?: string): number | undefined {
-  try {
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    if (msg !== undefined && entry.msg !== msg) return undefined;
-    return typeof entry[field] === "number" ? (entry[field] as number) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** `portOf` for the docs' Go and Python servers, which print `{"listening":<port>}`. */
+const listeningField = (line: Record<string, unknown>) =>
+  typeof line.listening === "number" ? line.listening : undefined;
 
 export function startServer(name: ServerName, tls: TlsFiles | undefined, goServer: string): Promise<RunningServer> {
   const tlsArgs = tls ? ["--tls-cert", tls.serverCert, "--tls-key", tls.serverKey] : [];
@@ -111,17 +84,13 @@ export function startServer(name: ServerName, tls: TlsFiles | undefined, goServe
             ...(tls ? { TLS_CERT_FILE: tls.serverCert, TLS_KEY_FILE: tls.serverKey } : {}),
           },
         },
-        (line) => jsonField(line, "port", "gRPC server listening"),
+        loggedPort("gRPC server listening"),
       );
     }
     case "go":
-      return startProcess(name, goServer, ["--port", "0", ...tlsArgs], { cwd: goDir }, (line) =>
-        jsonField(line, "listening"),
-      );
+      return startProcess(name, goServer, ["--port", "0", ...tlsArgs], { cwd: goDir }, listeningField);
     case "python":
-      return startProcess(name, python, ["server.py", "--port", "0", ...tlsArgs], { cwd: pythonDir }, (line) =>
-        jsonField(line, "listening"),
-      );
+      return startProcess(name, python, ["server.py", "--port", "0", ...tlsArgs], { cwd: pythonDir }, listeningField);
   }
 }
 

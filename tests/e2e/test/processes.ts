@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
+import { loggedPort, startServiceProcess, type Exit, type ServiceProcess } from "@polyrpc/server-kit/testing";
+
+export type { Exit, ServiceProcess };
 
 const require = createRequire(import.meta.url);
 
@@ -16,12 +18,6 @@ function packageBin(name: string, bin: string): { dir: string; path: string } {
   if (!relative) throw new Error(`${name} declares no bin "${bin}"`);
   const dir = dirname(manifestPath);
   return { dir, path: join(dir, relative) };
-}
-
-/** How a child process ended. */
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
 }
 
 function exitOf(child: ChildProcess): Promise<Exit> {
@@ -45,16 +41,6 @@ export function killAll(): void {
   for (const child of children) child.kill("SIGKILL");
 }
 
-/** A service process: the user service or the chat app. */
-export interface ServiceProcess {
-  child: ChildProcess;
-  port: number;
-  target: string;
-  exited: Promise<Exit>;
-  /** Everything it printed so far (its JSON log lines), for assertion messages. */
-  output(): string;
-}
-
 /** A user service process. */
 export type UserServiceProcess = ServiceProcess;
 
@@ -73,36 +59,17 @@ async function startService(
   listening: string,
   timeoutMs: number,
 ): Promise<ServiceProcess> {
-  const child = track(
-    spawn(process.execPath, ["--import", "tsx", entry.path], {
-      cwd: entry.dir,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    }),
-  );
-  const exited = exitOf(child);
-  let output = "";
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${name} did not report its port within ${timeoutMs} ms:\n${output}`)),
-      timeoutMs,
-    );
-    exited.then((exit) => reject(new Error(`${name} exited early (${JSON.stringify(exit)}):\n${output}`)), reject);
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      output += `${line}\n`;
-      try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === listening && typeof entry.port === "number") {
-          clearTimeout(timer);
-          resolve(entry.port);
-        }
-      } catch {
-        // Not a log line; keep it in the output for diagnostics.
-      }
-    });
+  const service = await startServiceProcess({
+    name,
+    command: process.execPath,
+    args: ["--import", "tsx", entry.path],
+    cwd: entry.dir,
+    env,
+    portOf: loggedPort(listening),
+    timeoutMs,
   });
-  return { child, port, target: `127.0.0.1:${port}`, exited, output: () => output };
+  track(service.child);
+  return service;
 }
 
 /** Starts apps/user-service as a process on a free port; resolves once it listens. */

@@ -1,3 +1,10 @@
 export { HealthClient, type ServingStatusName } from "./health-client.js";
 export { ReflectionClient, type ReflectionVersion } from "./reflection-client.js";
 export { createTestCertificates, type TestCertificates } from "./test-certificates.js";
+export {
+  loggedPort,
+  startServiceProcess,
+  type Exit,
+  type ServiceProcess,
+  type ServiceProcessOptions,
+} from "./service-process.js";

@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+
+/** How a process ended. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A server started as a separate process, ready once it reported its port. */
+export interface ServiceProcess {
+  child: ChildProcess;
+  port: number;
+  /** `127.0.0.1:port` */
+  target: string;
+  exited: Promise<Exit>;
+  /** Everything it printed so far, for assertion messages. */
+  output(): string;
+  /** Sends `signal` (SIGTERM by default), SIGKILLs after `graceMs`, and resolves when it is gone. */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<Exit>;
+}
+
+export interface ServiceProcessOptions {
+  /** For error messages: "user service", "go server". */
+  name: string;
+  command: string;
+  args: readonly string[];
+  cwd: string;
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
+  /** Reads the port from one JSON line of stdout, or says "not this line" with undefined. */
+  portOf: (line: Record<string, unknown>) => number | undefined;
+  timeoutMs?: number;
+}
+
+/** `portOf` for polyrpc servers: the `port` of the pino line whose `msg` is `message`. */
+export function loggedPort(message: string): ServiceProcessOptions["portOf"] {
+  return (line) => (line.msg === message && typeof line.port === "number" ? line.port : undefined);
+}
+
+/**
+ * Starts a server as a process and resolves once a JSON line on its stdout gives its port; fails
+ * with everything it printed if it exits first or stays silent past the timeout.
+ */
+export async function startServiceProcess(options: ServiceProcessOptions): Promise<ServiceProcess> {
+  const { name, timeoutMs = 30_000 } = options;
+  const child = spawn(options.command, [...options.args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<Exit>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  let output = "";
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${name} did not report its port within ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    exited.then((exit) => reject(new Error(`${name} exited early (${JSON.stringify(exit)}):\n${output}`)), reject);
+    createInterface({ input: child.stdout! }).on("line", (text) => {
+      output += `${text}\n`;
+      let line: unknown;
+      try {
+        line = JSON.parse(text);
+      } catch {
+        return; // not a JSON line; kept in the output for diagnostics
+      }
+      const found = line && typeof line === "object" ? options.portOf(line as Record<string, unknown>) : undefined;
+      if (found !== undefined) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    });
+  });
+  return {
+    child,
+    port,
+    target: `127.0.0.1:${port}`,
+    exited,
+    output: () => output,
+    async stop(signal = "SIGTERM", graceMs = 5000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const killer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(killer);
+      }
+    },
+  };
+}
