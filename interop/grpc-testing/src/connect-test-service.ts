@@ -1,5 +1,5 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { ECHO_INITIAL_KEY, ECHO_TRAILING_BIN_KEY } from "./echo-metadata.js";
+import { ECHO_INITIAL_KEY, ECHO_TRAILING_BIN_KEY } from "@polyrpc/server-kit";
 import type { TestService } from "./gen/grpc/testing/test_pb.js";
 import { createTestService } from "./test-service.js";
 

@@ -1,5 +1,4 @@
 export { connectTestServiceImpl } from "./connect-test-service.js";
-export { ECHO_INITIAL_KEY, ECHO_TRAILING_BIN_KEY } from "./echo-metadata.js";
 export { grpcTestService } from "./grpc-js-test-service.js";
 export { INTEROP_CASES, type InteropCase } from "./interop-cases.js";
 export { KNOWN_FAILURES, knownFailure, type KnownFailure } from "./known-failures.js";
