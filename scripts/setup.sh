@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 pnpm_version=$(node -p 'require("./package.json").packageManager.split("@")[1]')
 
 # Debian packages: a C++ toolchain for better-sqlite3, openssl for test certificates, Chromium for
-# the browser tests.
-debs=(git make g++ python3 openssl chromium)
+# the browser tests, PostgreSQL (server and psql) for the scale-out tests, python3-venv for the
+# project-local Python environments.
+debs=(git make g++ python3 python3-venv openssl chromium postgresql)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -45,28 +46,47 @@ go_tools=(
   "interop-client google.golang.org/grpc/interop/client@v1.85.0"
 )
 mkdir -p .tools/bin
-for entry in "${go_tools[@]}"; do
-  read -r name module <<<"$entry"
-  stamp=".tools/bin/.${name}.version"
+# install_go_tool NAME MODULE@VERSION: builds MODULE into .tools/bin/NAME unless that version is there.
+install_go_tool() {
+  local name=$1 module=$2
+  local stamp=".tools/bin/.${name}.version"
   if [ ! -x ".tools/bin/${name}" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$module" ]; then
     echo "building ${module}"
     GOBIN="$PWD/.tools/bin" go install "$module"
     # `go install` names a binary after its package directory; give each its name from the list.
-    built=".tools/bin/$(basename "${module%@*}")"
+    local built=".tools/bin/$(basename "${module%@*}")"
     [ "$built" = ".tools/bin/${name}" ] || mv "$built" ".tools/bin/${name}"
     echo "$module" >"$stamp"
   fi
+}
+for entry in "${go_tools[@]}"; do
+  read -r name module <<<"$entry"
+  install_go_tool "$name" "$module"
 done
 
+# install_python_env DIR REQUIREMENTS: a project-local virtual environment with pinned wheels,
+# rebuilt only when the requirements change.
+install_python_env() {
+  local venv=$1 requirements=$2
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/.requirements.txt"; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/.requirements.txt"
+  fi
+}
+
 # The Python interop stubs run in a project-local virtual environment with pinned wheels.
-venv=interop/python/.venv
-if [ ! -x "$venv/bin/python" ] || ! cmp -s interop/python/requirements.txt "$venv/.requirements.txt"; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r interop/python/requirements.txt
-  cp interop/python/requirements.txt "$venv/.requirements.txt"
-fi
+install_python_env interop/python/.venv interop/python/requirements.txt
 
 # The Go interop modules' dependencies, downloaded up front so that a proxy failure shows here.
 for mod in interop/go interop/grpc-testing/descriptors; do
   if [ -f "$mod/go.mod" ]; then (cd "$mod" && go mod download); fi
+done
+
+# Each part of the project that needs more tools installs them in its own step here (deploy
+# checks, Envoy, benchmarks), using install_go_tool and install_python_env.
+for step in scripts/setup.d/*.sh; do
+  [ -e "$step" ] || continue
+  # shellcheck source=/dev/null
+  source "$step"
 done

@@ -8,3 +8,4 @@ export {
   type ServiceProcess,
   type ServiceProcessOptions,
 } from "./service-process.js";
+export { startTestPostgres, type TestPostgres } from "./postgres.js";
