@@ -6,6 +6,8 @@ import { openChatInput } from "./chat-input.js";
 import type { ChatCommand } from "./cli-args.js";
 import { CliOutput, type OutputStreams } from "./cli-output.js";
 import type { ChatServiceClient } from "./connect-chat-service.js";
+import { statusName } from "./error-info.js";
+import { resumingSubscription } from "./resuming-subscription.js";
 
 /** What a chat subcommand runs with. */
 export interface ChatCommandContext {
@@ -88,7 +90,18 @@ export async function runChatCommand(command: ChatCommand, ctx: ChatCommandConte
     case "chat subscribe": {
       const { room, userId, afterSequence, count } = command;
       let messages = 0;
-      for await (const response of client.methods.subscribe({ room, userId, afterSequence }, options)) {
+      const subscription = resumingSubscription(client, {
+        room,
+        userId,
+        afterSequence,
+        deadline: options.timeoutMs !== undefined ? new Date(Date.now() + options.timeoutMs) : undefined,
+        onResume: ({ attempt, code, message, delayMs, afterSequence: after }) =>
+          out.warn(
+            `reconnecting in ${delayMs} ms (attempt ${attempt}) after ${statusName(code)}: ${message}` +
+              (after !== undefined ? `; resuming after #${after}` : ""),
+          ),
+      });
+      for await (const response of subscription) {
         out.record(toJson(chatV1.SubscribeResponseSchema, response), formatChatEvent(response.event, userId));
         // Leaving the loop cancels the stream.
         if (response.event.case === "message" && count !== undefined && ++messages >= count) break;

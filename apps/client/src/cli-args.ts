@@ -121,7 +121,8 @@ Chat commands (ChatService at --chat-target):
                                                     presence, sends each stdin line; ends with stdin
   chat send <room> --user ID <text...>              SendMessage: prints the stored message
   chat subscribe <room> [--user ID] [--after N]     Subscribe (server stream): prints messages and
-                [--count N]                         presence; --count N stops after N messages
+                [--count N]                         presence; --count N stops after N messages;
+                                                    resumes after UNAVAILABLE with jittered backoff
   chat history <room> [--before N | --after N]      GetHistory: the latest messages, or those before
                 [--limit N]                         or after sequence N (--limit: server default 50)
 

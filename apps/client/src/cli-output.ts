@@ -40,6 +40,11 @@ export class CliOutput {
     if (!this.json) this.streams.stdout.write(`${text}\n`);
   }
 
+  /** A line on stderr about what the CLI is doing (reconnecting, say), in both modes. */
+  warn(text: string): void {
+    this.streams.stderr.write(`${text}\n`);
+  }
+
   /** An error on stderr: `error: CODE: message`, or `{"error":{"code","message"}}` with `--json`. */
   error(err: unknown): void {
     const { code, message } = errorInfo(err);

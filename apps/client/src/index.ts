@@ -25,3 +25,11 @@ export {
   type UsersPage,
 } from "./list-users-page.js";
 export { READ_RETRY_POLICY, USER_SERVICE_CONFIG } from "./service-config.js";
+export {
+  DEFAULT_RECONNECT_BACKOFF,
+  reconnectDelayMs,
+  resumingSubscription,
+  type ReconnectBackoff,
+  type ResumeNotice,
+  type ResumingSubscriptionOptions,
+} from "./resuming-subscription.js";
