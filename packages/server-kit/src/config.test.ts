@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ConfigError, loadConfig, portSchema, serverEnvSchema } from "./config.js";
+import { ConfigError, loadConfig, portSchema, redactUrlPassword, serverEnvSchema } from "./config.js";
 
 const schema = serverEnvSchema.extend({ PORT: portSchema.default(50051), NAME: z.string().min(2) });
 
@@ -44,5 +44,32 @@ describe("loadConfig", () => {
       expect((err as Error).message).toContain("(got 7 characters)");
       expect((err as Error).message).not.toContain("hunter2");
     }
+  });
+
+  it("never prints the password of a URL back", () => {
+    const withUrl = schema.extend({ DATABASE_URL: z.string().regex(/^postgres:\/\/.*\/\w+$/) });
+    try {
+      loadConfig(withUrl, { NAME: "svc", DATABASE_URL: "postgres://app:hunter2@db.internal:5432/" });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as Error).message).toContain('(got "postgres://app:***@db.internal:5432/")');
+      expect((err as Error).message).not.toContain("hunter2");
+    }
+  });
+});
+
+describe("redactUrlPassword", () => {
+  it.each([
+    ["postgres://app:hunter2@db:5432/users", "postgres://app:***@db:5432/users"],
+    ["postgresql://:p%40ss@db/users", "postgresql://:***@db/users"],
+    ["postgres://app@db/users", "postgres://app@db/users"],
+    [
+      "postgres://db/users?sslmode=require&password=x&user=a",
+      "postgres://db/users?sslmode=require&password=***&user=a",
+    ],
+    ["postgres://db/users?password=x", "postgres://db/users?password=***"],
+    ["not a url", "not a url"],
+  ])("turns %s into %s", (value, redacted) => {
+    expect(redactUrlPassword(value)).toBe(redacted);
   });
 });

@@ -12,6 +12,16 @@ export class ConfigError extends Error {
 const SECRET_NAME = /SECRET|PASSWORD|TOKEN|PRIVATE/;
 
 /**
+ * A value with a URL's password (`postgres://user:password@host/db`, or `?password=`) replaced by `***`, so a
+ * connection URL can be shown in errors and logs; other values are returned unchanged.
+ */
+export function redactUrlPassword(value: string): string {
+  return value
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/i, "$1:***@")
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^?#\s]*\?(?:[^#\s]*&)?password=)[^&#\s]*/i, "$1***");
+}
+
+/**
  * Validates an environment against a zod object schema whose keys are the variable names, and
  * returns the parsed, frozen result. Empty strings count as unset so that `FOO=` falls back to the
  * default instead of failing a number parse.
@@ -30,7 +40,11 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.Process
         const value = input[key];
         // Never print a secret back: say how long it was instead.
         const got =
-          value === undefined ? "unset" : SECRET_NAME.test(key) ? `${value.length} characters` : JSON.stringify(value);
+          value === undefined
+            ? "unset"
+            : SECRET_NAME.test(key)
+              ? `${value.length} characters`
+              : JSON.stringify(redactUrlPassword(value));
         return `${key}: ${issue.message} (got ${got})`;
       }),
     );

@@ -27,7 +27,7 @@ export {
   type CallValueKey,
   type MethodKind,
 } from "./call-hooks.js";
-export { ConfigError, loadConfig, portSchema, serverEnvSchema, type ServerEnv } from "./config.js";
+export { ConfigError, loadConfig, portSchema, redactUrlPassword, serverEnvSchema, type ServerEnv } from "./config.js";
 export {
   AlreadyExistsError,
   CancelledError,
