@@ -29,9 +29,25 @@ describe("parseCliArgs", () => {
   it("uses the defaults when no global option is given", () => {
     expect(parseCliArgs(["demo"])).toEqual({
       kind: "run",
-      global: { target: DEFAULT_TARGET, chatTarget: DEFAULT_CHAT_TARGET, timeoutMs: DEFAULT_TIMEOUT_MS, json: false },
+      global: {
+        target: DEFAULT_TARGET,
+        chatTarget: DEFAULT_CHAT_TARGET,
+        timeoutMs: DEFAULT_TIMEOUT_MS,
+        json: false,
+        loadBalancing: "pick_first",
+      },
       command: { name: "demo" },
     });
+  });
+
+  it("takes --lb round_robin or pick_first, and refuses any other policy", () => {
+    expect(parseCliArgs(["--lb", "round_robin", "get", "u-1"])).toMatchObject({
+      global: { loadBalancing: "round_robin" },
+    });
+    expect(parseCliArgs(["get", "u-1", "--lb=pick_first"])).toMatchObject({ global: { loadBalancing: "pick_first" } });
+    expect(usageError(["--lb", "least_request", "get", "u-1"])).toBe(
+      '--lb must be pick_first or round_robin, got "least_request"',
+    );
   });
 
   it("takes the chat target from POLYRPC_CHAT_TARGET, and --chat-target over it, apart from --target", () => {

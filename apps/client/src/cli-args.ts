@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { isBearerToken } from "./bearer-token.js";
 import { DEVELOPMENT_AUDIENCE, DEVELOPMENT_ISSUER, parseTtl } from "./development-token.js";
+import { LOAD_BALANCING_POLICIES, type LoadBalancing } from "./service-config.js";
 
 /** The UserService the CLI dials when neither `--target` nor POLYRPC_TARGET says otherwise. */
 export const DEFAULT_TARGET = "localhost:50051";
@@ -31,6 +32,8 @@ export interface GlobalOptions {
   token?: string;
   /** TLS to the services: PEM file paths (`ca` to trust; `cert` and `key` for mTLS). */
   tls?: TlsFiles;
+  /** How calls spread over a target with several addresses. */
+  loadBalancing: LoadBalancing;
 }
 
 /** The PEM files of `--tls`, `--ca`, `--cert` and `--key`. */
@@ -138,6 +141,9 @@ Global options:
   --ca file            PEM CA certificate(s) to trust instead
   --cert file --key file
                        PEM client certificate and key, for servers that require mTLS
+  --lb policy          for a target with several addresses (dns:///name, ipv4:host:port,host:port):
+                       pick_first (default: one connection, address order shuffled) or round_robin
+                       (each call to the next address)
   -h, --help           show this help
 
 Exit status: 0 success, 1 the call (or a demo step) failed, 2 bad usage.`;
@@ -161,6 +167,7 @@ const options = {
   before: { type: "string" },
   limit: { type: "string" },
   token: { type: "string" },
+  lb: { type: "string" },
   tls: { type: "boolean" },
   ca: { type: "string" },
   cert: { type: "string" },
@@ -183,6 +190,7 @@ const GLOBAL_OPTIONS: readonly OptionName[] = [
   "json",
   "help",
   "token",
+  "lb",
   "tls",
   "ca",
   "cert",
@@ -413,6 +421,10 @@ export function parseCliArgs(argv: readonly string[], env: CliEnv = {}): CliArgs
         : DEFAULT_TIMEOUT_MS;
   const token = bearerTokenOf(values, env);
   const tls = tlsOf(values);
+  const loadBalancing = values.lb ?? "pick_first";
+  if (!isLoadBalancing(loadBalancing)) {
+    throw new UsageError(`--lb must be ${LOAD_BALANCING_POLICIES.join(" or ")}, got "${loadBalancing}"`);
+  }
   return {
     kind: "run",
     global: {
@@ -420,11 +432,16 @@ export function parseCliArgs(argv: readonly string[], env: CliEnv = {}): CliArgs
       chatTarget,
       timeoutMs,
       json: values.json ?? false,
+      loadBalancing,
       ...(token !== undefined && { token }),
       ...(tls !== undefined && { tls }),
     },
     command: toCommand(name, values, args),
   };
+}
+
+function isLoadBalancing(value: string): value is LoadBalancing {
+  return (LOAD_BALANCING_POLICIES as readonly string[]).includes(value);
 }
 
 /** `--tls`, `--ca`, `--cert`, `--key`: undefined for plaintext. A certificate needs its key. */

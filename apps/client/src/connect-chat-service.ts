@@ -2,6 +2,7 @@ import { chatV1 } from "@polyrpc/proto";
 import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
 import { channelOptionsWithToken } from "./bearer-token.js";
 import type { ConnectOptions } from "./connect-user-service.js";
+import { loadBalancingConfig } from "./service-config.js";
 
 /** A typed ChatService client: `client.methods.chat(...)`, `subscribe`, `sendMessage`, `getHistory`, plus `close()`. */
 export type ChatServiceClient = GrpcClient<typeof chatV1.ChatService>;
@@ -17,6 +18,14 @@ export type ChatServiceClient = GrpcClient<typeof chatV1.ChatService>;
 export function connectChatService(target: string, options: ConnectOptions = {}): ChatServiceClient {
   return createGrpcClient(chatV1.ChatService, target, {
     credentials: options.credentials,
-    channelOptions: channelOptionsWithToken(options.channelOptions, options.token),
+    channelOptions: channelOptionsWithToken(
+      {
+        "grpc.service_config": JSON.stringify({
+          loadBalancingConfig: loadBalancingConfig(options.loadBalancing ?? "pick_first"),
+        }),
+        ...options.channelOptions,
+      },
+      options.token,
+    ),
   });
 }

@@ -2,7 +2,7 @@ import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
 import { UserService } from "@polyrpc/proto";
 import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
 import { channelOptionsWithToken } from "./bearer-token.js";
-import { USER_SERVICE_CONFIG } from "./service-config.js";
+import { userServiceConfig, type LoadBalancing } from "./service-config.js";
 
 /** A typed UserService client: `client.methods.getUser(...)` and friends, plus `close()`. */
 export type UserServiceClient = GrpcClient<typeof UserService>;
@@ -22,13 +22,18 @@ export interface ConnectOptions {
    * metadata wins.
    */
   token?: string | undefined;
+  /** How calls spread over a target with several addresses (default pick_first); see LoadBalancing. */
+  loadBalancing?: LoadBalancing | undefined;
 }
 
-/** The channel options every UserService channel starts from: retries on, USER_SERVICE_CONFIG. */
-export function userServiceChannelOptions(extra: ChannelOptions = {}): ChannelOptions {
+/** The channel options every UserService channel starts from: retries on, the UserService config. */
+export function userServiceChannelOptions(
+  extra: ChannelOptions = {},
+  loadBalancing: LoadBalancing = "pick_first",
+): ChannelOptions {
   return {
     "grpc.enable_retries": 1,
-    "grpc.service_config": JSON.stringify(USER_SERVICE_CONFIG),
+    "grpc.service_config": JSON.stringify(userServiceConfig(loadBalancing)),
     ...extra,
   };
 }
@@ -42,6 +47,9 @@ export function userServiceChannelOptions(extra: ChannelOptions = {}): ChannelOp
 export function connectUserService(target: string, options: ConnectOptions = {}): UserServiceClient {
   return createGrpcClient(UserService, target, {
     credentials: options.credentials,
-    channelOptions: channelOptionsWithToken(userServiceChannelOptions(options.channelOptions), options.token),
+    channelOptions: channelOptionsWithToken(
+      userServiceChannelOptions(options.channelOptions, options.loadBalancing),
+      options.token,
+    ),
   });
 }

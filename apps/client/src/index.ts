@@ -24,7 +24,14 @@ export {
   type PageRequest,
   type UsersPage,
 } from "./list-users-page.js";
-export { READ_RETRY_POLICY, USER_SERVICE_CONFIG } from "./service-config.js";
+export {
+  LOAD_BALANCING_POLICIES,
+  loadBalancingConfig,
+  READ_RETRY_POLICY,
+  USER_SERVICE_CONFIG,
+  userServiceConfig,
+  type LoadBalancing,
+} from "./service-config.js";
 export {
   DEFAULT_RECONNECT_BACKOFF,
   reconnectDelayMs,

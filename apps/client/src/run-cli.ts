@@ -45,15 +45,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const { command, global } = args;
   const out = new CliOutput(global.json, io);
   if (command.name === "token") return await runTokenCommand(command, out, io);
-  const { timeoutMs, token } = global;
+  const { timeoutMs, token, loadBalancing } = global;
   const credentials = global.tls ? tlsCredentials(global.tls) : undefined;
   let client: { close(): void } | undefined;
   try {
     if (isChatCommand(command)) {
-      const chat = (client = connectChatService(global.chatTarget, { token, credentials }));
+      const chat = (client = connectChatService(global.chatTarget, { token, credentials, loadBalancing }));
       return await runChatCommand(command, { client: chat, out, streams: io, timeoutMs, stdin: io.stdin });
     }
-    const users = (client = connectUserService(global.target, { token, credentials }));
+    const users = (client = connectUserService(global.target, { token, credentials, loadBalancing }));
     return await runCommand(command, { client: users, out, timeoutMs, stdin: io.stdin });
   } catch (err) {
     out.error(err);
