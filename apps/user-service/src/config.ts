@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { callPipelineEnvShape, checkAuthEnv, loadConfig, portSchema, serverEnvSchema } from "@polyrpc/server-kit";
+import { postgresEnvShape } from "@polyrpc/server-kit/postgres";
 
 /** Every environment variable the user service reads; nothing else touches process.env. */
 export const userServiceEnvSchema = serverEnvSchema
   .extend({
     PORT: portSchema.default(50051),
-    /** SQLite database file; `:memory:` keeps everything in memory (tests). */
+    /** SQLite database file; `:memory:` keeps everything in memory (tests). Unused with DATABASE_URL. */
     DATABASE_PATH: z.string().min(1).default("./data/user-service.db"),
     /** scrypt cost parameter N for password hashes: a power of two. */
     PASSWORD_HASH_COST: z.coerce
@@ -16,6 +17,8 @@ export const userServiceEnvSchema = serverEnvSchema
       .refine((n) => (n & (n - 1)) === 0, "must be a power of two")
       .default(16_384),
   })
+  // DATABASE_URL (PostgreSQL, which then wins over DATABASE_PATH) and its pool settings.
+  .extend(postgresEnvShape)
   // Metrics, tracing, rate limits and authentication: the call pipeline every server shares.
   .extend(callPipelineEnvShape)
   .extend({

@@ -2,13 +2,16 @@ import { protoFiles, UserService } from "@polyrpc/proto";
 import {
   createLogger,
   grpcService,
+  redactUrlPassword,
   serverTls,
   startCallPipeline,
   startGrpcServer,
   type GrpcServerHandle,
   type Logger,
 } from "@polyrpc/server-kit";
+import { postgresPoolOptions } from "@polyrpc/server-kit/postgres";
 import type { UserServiceConfig } from "./config.js";
+import { PostgresUserStore } from "./postgres-user-store.js";
 import { SqliteUserStore } from "./sqlite-user-store.js";
 import { userServiceImpl } from "./user-service.js";
 import type { UserStore } from "./user-store.js";
@@ -26,13 +29,28 @@ export interface UserServiceOverrides {
   log?: Logger;
 }
 
+/**
+ * Opens the store the configuration names: PostgreSQL when DATABASE_URL is set (migrated under an
+ * advisory lock, so replicas may start together), else the SQLite file at DATABASE_PATH.
+ */
+export async function openUserStore(config: Readonly<UserServiceConfig>, log: Logger): Promise<UserStore> {
+  if (config.DATABASE_URL) {
+    const store = await PostgresUserStore.open({ ...postgresPoolOptions(config, "user-service"), log });
+    log.info({ storage: "postgres", database: redactUrlPassword(config.DATABASE_URL) }, "user store open");
+    return store;
+  }
+  const store = new SqliteUserStore(config.DATABASE_PATH);
+  log.info({ storage: "sqlite", database: config.DATABASE_PATH }, "user store open");
+  return store;
+}
+
 /** Opens the store and serves UserService with health and reflection on the configured port. */
 export async function startUserService(
   config: Readonly<UserServiceConfig>,
   overrides: UserServiceOverrides = {},
 ): Promise<RunningUserService> {
   const log = overrides.log ?? createLogger({ name: "user-service", level: config.LOG_LEVEL });
-  const store = overrides.store ?? new SqliteUserStore(config.DATABASE_PATH);
+  const store = overrides.store ?? (await openUserStore(config, log));
   const pipeline = await startCallPipeline(config, { serviceName: "user-service", log });
   const server = await startGrpcServer({
     host: config.HOST,

@@ -4,8 +4,10 @@ import Database from "better-sqlite3";
 import { runSqliteMigrations } from "@polyrpc/server-kit";
 import {
   DuplicateUserError,
+  throwIfCallEnded,
   UserNotFoundError,
   type NewUser,
+  type StoreCallOptions,
   type StoredUser,
   type UserChanges,
   type UserStore,
@@ -61,7 +63,11 @@ export function migrate(db: Database.Database): number {
   return runSqliteMigrations(db, migrations);
 }
 
-/** The UserStore on an embedded SQLite database (better-sqlite3): one file, or `:memory:`. */
+/**
+ * The UserStore on an embedded SQLite database (better-sqlite3): one file, or `:memory:`. Its
+ * statements run synchronously and cannot be interrupted, so a call that has already ended (past
+ * its deadline, or cancelled) is refused before any statement runs.
+ */
 export class SqliteUserStore implements UserStore {
   private readonly db: Database.Database;
   private readonly stmts;
@@ -103,21 +109,25 @@ export class SqliteUserStore implements UserStore {
     }
   }
 
-  async get(id: string): Promise<StoredUser> {
+  async get(id: string, call: StoreCallOptions = {}): Promise<StoredUser> {
+    throwIfCallEnded(call);
     const row = this.stmts.get.get(id);
     if (!row) throw new UserNotFoundError(id);
     return fromRow(row);
   }
 
-  async create(user: NewUser): Promise<StoredUser> {
+  async create(user: NewUser, call: StoreCallOptions = {}): Promise<StoredUser> {
+    throwIfCallEnded(call);
     return this.insert(user);
   }
 
-  async createMany(users: readonly NewUser[]): Promise<StoredUser[]> {
+  async createMany(users: readonly NewUser[], call: StoreCallOptions = {}): Promise<StoredUser[]> {
+    throwIfCallEnded(call);
     return this.db.transaction((batch: readonly NewUser[]) => batch.map((u) => this.insert(u)))(users);
   }
 
-  async update(id: string, changes: UserChanges): Promise<StoredUser> {
+  async update(id: string, changes: UserChanges, call: StoreCallOptions = {}): Promise<StoredUser> {
+    throwIfCallEnded(call);
     try {
       const row = this.stmts.update.get(changes.username ?? null, changes.email ?? null, id);
       if (!row) throw new UserNotFoundError(id);
@@ -127,11 +137,13 @@ export class SqliteUserStore implements UserStore {
     }
   }
 
-  async delete(id: string): Promise<void> {
+  async delete(id: string, call: StoreCallOptions = {}): Promise<void> {
+    throwIfCallEnded(call);
     if (this.stmts.delete.run(id).changes === 0) throw new UserNotFoundError(id);
   }
 
-  async listPage(afterSeq: number, limit: number): Promise<StoredUser[]> {
+  async listPage(afterSeq: number, limit: number, call: StoreCallOptions = {}): Promise<StoredUser[]> {
+    throwIfCallEnded(call);
     return this.stmts.page.all(afterSeq, limit).map(fromRow);
   }
 

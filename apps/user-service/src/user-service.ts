@@ -10,7 +10,7 @@ import {
 } from "@polyrpc/server-kit";
 import { encodePageToken, decodePageToken } from "./page-token.js";
 import { hashPassword } from "./password.js";
-import type { NewUser, StoredUser, UserStore } from "./user-store.js";
+import type { NewUser, StoreCallOptions, StoredUser, UserStore } from "./user-store.js";
 
 /** Most users one CreateUsers call may create. */
 export const MAX_BULK_CREATE = 1000;
@@ -36,6 +36,11 @@ function toUser(stored: StoredUser): User {
     createdAt: BigInt(stored.createdAt),
     roles: stored.roles,
   });
+}
+
+/** What the store needs to know about a call: when it must be done, and whether it was cancelled. */
+function storeCall(ctx: HandlerContext): StoreCallOptions {
+  return { deadline: ctx.deadline, signal: ctx.signal };
 }
 
 function unixSeconds(date: Date): number {
@@ -65,23 +70,24 @@ export function userServiceImpl({
   }
 
   return {
-    async getUser(request) {
-      return toUser(await store.get(request.id));
+    async getUser(request, ctx) {
+      return toUser(await store.get(request.id, storeCall(ctx)));
     },
 
-    async createUser(request) {
-      return toUser(await store.create(await newUser(request)));
+    async createUser(request, ctx) {
+      return toUser(await store.create(await newUser(request), storeCall(ctx)));
     },
 
-    async updateUser(request) {
-      return toUser(await store.update(request.id, { username: request.username, email: request.email }));
+    async updateUser(request, ctx) {
+      const changes = { username: request.username, email: request.email };
+      return toUser(await store.update(request.id, changes, storeCall(ctx)));
     },
 
     async deleteUser(request, ctx) {
       // With auth on, every call carries a principal and deleting takes the admin role; with auth
       // off (local development) there is no principal and anyone may delete.
       if (principalOf(ctx)) requireRole(ctx, "admin");
-      await store.delete(request.id);
+      await store.delete(request.id, storeCall(ctx));
       return { success: true };
     },
 
@@ -91,7 +97,7 @@ export function userServiceImpl({
       // Read in small batches so that the whole table is never held in memory, and stop reading
       // as soon as the client goes away (the adapter stops pulling from this generator).
       while (remaining > 0 && !ctx.signal.aborted) {
-        const batch = await store.listPage(after, Math.min(LIST_BATCH_SIZE, remaining));
+        const batch = await store.listPage(after, Math.min(LIST_BATCH_SIZE, remaining), storeCall(ctx));
         for (const user of batch) {
           yield toUser(user);
           after = user.seq;
@@ -99,12 +105,12 @@ export function userServiceImpl({
         remaining -= batch.length;
         if (batch.length < LIST_BATCH_SIZE && remaining > 0) return;
       }
-      if (remaining === 0 && (await store.listPage(after, 1)).length > 0) {
+      if (remaining === 0 && (await store.listPage(after, 1, storeCall(ctx))).length > 0) {
         ctx.responseTrailer.set(NEXT_PAGE_TOKEN_KEY, encodePageToken(after));
       }
     },
 
-    async createUsers(requests) {
+    async createUsers(requests, ctx) {
       const received: CreateUserRequest[] = [];
       const usernames = new Map<string, number>();
       const emails = new Map<string, number>();
@@ -127,7 +133,7 @@ export function userServiceImpl({
         received.push(request);
       }
       const users = await Promise.all(received.map(newUser));
-      const created = await store.createMany(users);
+      const created = await store.createMany(users, storeCall(ctx));
       return { users: created.map(toUser), count: created.length };
     },
 

@@ -5,18 +5,47 @@ import { Writable } from "node:stream";
 import { UserService } from "@polyrpc/proto";
 import { createLogger } from "@polyrpc/server-kit";
 import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { startTestPostgres, type TestPostgres } from "@polyrpc/server-kit/testing";
+import { afterAll } from "vitest";
 import { userServiceEnvSchema, type UserServiceConfig } from "../src/config.js";
-import { startUserService, type RunningUserService } from "../src/server.js";
-import { SqliteUserStore } from "../src/sqlite-user-store.js";
+import { openUserStore, startUserService, type RunningUserService } from "../src/server.js";
 import type { UserStore } from "../src/user-store.js";
 
-export type StorageKind = "memory" | "disk";
+/** SQLite in memory, SQLite in a file, or PostgreSQL (a fresh database on a real server). */
+export type StorageKind = "memory" | "disk" | "postgres";
+
+/** Every backend the store and RPC suites run against. */
+export const storageKinds: readonly StorageKind[] = ["memory", "disk", "postgres"];
+
+let sharedPostgres: Promise<TestPostgres> | undefined;
+let databases = 0;
+
+/** One real PostgreSQL server per test file, started on first use and removed after the file. */
+export function testPostgres(): Promise<TestPostgres> {
+  sharedPostgres ??= startTestPostgres();
+  return sharedPostgres;
+}
+
+afterAll(async () => {
+  const server = sharedPostgres;
+  sharedPostgres = undefined;
+  await (await server?.catch(() => undefined))?.destroy();
+});
+
+/** A fresh, empty database on the file's PostgreSQL server. */
+export async function freshDatabase(): Promise<{ server: TestPostgres; database: string; url: string }> {
+  const server = await testPostgres();
+  const database = `users_${++databases}`;
+  return { server, database, url: await server.createDatabase(database) };
+}
 
 export interface TestService {
   service: RunningUserService;
   client: GrpcClient<typeof UserService>["methods"];
   grpc: GrpcClient<typeof UserService>;
   store: UserStore;
+  /** With PostgreSQL storage: the server and the database this service uses. */
+  postgres?: { server: TestPostgres; database: string; url: string };
   /** Every log line the service wrote, as text. */
   logs(): string;
   stop(): Promise<void>;
@@ -25,17 +54,22 @@ export interface TestService {
 export interface TestServiceOptions {
   storage?: StorageKind;
   env?: Record<string, string>;
-  /** Wraps the real SQLite store, e.g. to count or slow down calls. */
+  /** Wraps the real store, e.g. to count or slow down calls. */
   wrapStore?: (store: UserStore) => UserStore;
 }
 
-/** Starts the real user service on a free port with a real SQLite store, and a client for it. */
+/**
+ * Starts the real user service on a free port with a real store (SQLite in memory by default, a
+ * SQLite file, or a fresh PostgreSQL database), chosen from the configuration as in production.
+ */
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const dir = options.storage === "disk" ? mkdtempSync(join(tmpdir(), "polyrpc-users-")) : undefined;
+  const postgres = options.storage === "postgres" ? await freshDatabase() : undefined;
   const config: UserServiceConfig = userServiceEnvSchema.parse({
     HOST: "127.0.0.1",
     PORT: "0",
     DATABASE_PATH: dir ? join(dir, "users.db") : ":memory:",
+    ...(postgres && { DATABASE_URL: postgres.url }),
     PASSWORD_HASH_COST: "1024",
     POLYRPC_ENV: "development",
     METRICS_ENABLED: "false",
@@ -49,7 +83,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     },
   });
   const log = createLogger({ name: "user-service", level: "debug", destination });
-  const realStore = new SqliteUserStore(config.DATABASE_PATH);
+  const realStore = await openUserStore(config, log);
   const store = options.wrapStore ? options.wrapStore(realStore) : realStore;
   const service = await startUserService(config, { store, log });
   const grpc = createGrpcClient(UserService, service.server.address);
@@ -58,6 +92,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     client: grpc.methods,
     grpc,
     store: realStore,
+    ...(postgres && { postgres }),
     logs: () => logText,
     async stop() {
       grpc.close();

@@ -10,7 +10,7 @@ import {
   eventually,
   sleep,
   startTestService,
-  type StorageKind,
+  storageKinds,
   type TestService,
 } from "./harness.js";
 
@@ -49,7 +49,7 @@ function countingPages(store: UserStore, counter: { pages: number }): UserStore 
   });
 }
 
-describe.each<StorageKind>(["memory", "disk"])("UserService streaming RPCs on SQLite (%s)", (storage) => {
+describe.each(storageKinds)("UserService streaming RPCs (%s storage)", (storage) => {
   let t: TestService;
   afterEach(() => t?.stop());
 

@@ -1,9 +1,9 @@
 import { status as Status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyPassword } from "../src/password.js";
-import { allStoredUsers, callError, startTestService, type StorageKind, type TestService } from "./harness.js";
+import { allStoredUsers, callError, startTestService, storageKinds, type TestService } from "./harness.js";
 
-describe.each<StorageKind>(["memory", "disk"])("UserService unary RPCs on SQLite (%s)", (storage) => {
+describe.each(storageKinds)("UserService unary RPCs (%s storage)", (storage) => {
   let t: TestService;
   beforeAll(async () => {
     t = await startTestService({ storage });
