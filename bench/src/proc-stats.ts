@@ -1,0 +1,51 @@
+import { readFileSync, writeFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** CPU seconds (user + system, all threads) a process used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Peak resident set size (VmHWM) in MiB. */
+export function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const match = /^VmHWM:\s+(\d+) kB/m.exec(status);
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+/** Resets VmHWM to the current RSS (Linux's clear_refs 5), so the next peak is this point's. */
+export function resetPeakRss(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+  } catch {
+    // Not permitted (another user's process): the peak then covers the process's whole life.
+  }
+}
+
+/** What a server process used during one measured point. */
+export interface ServerUsage {
+  /** CPU seconds per wall-clock second: 1.0 is one core busy. */
+  cpuCores: number;
+  peakRssMiB: number;
+}
+
+/** Starts measuring `pids` (a server and its workers); `stop()` returns their summed usage. */
+export function measureUsage(pids: readonly number[]): { stop(): ServerUsage } {
+  for (const pid of pids) resetPeakRss(pid);
+  const started = performance.now();
+  const cpuBefore = pids.map(cpuSeconds);
+  return {
+    stop() {
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpuBefore[i]!, 0);
+      const rss = pids.reduce((sum, pid) => sum + peakRssMiB(pid), 0);
+      return { cpuCores: cpu / seconds, peakRssMiB: rss };
+    },
+  };
+}
