@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { loggedPort, startServiceProcess, type ServiceProcess } from "@polyrpc/server-kit/testing";
+
+const require = createRequire(import.meta.url);
+
+/** A workspace package's directory and one of its `bin` entries (the apps run as processes). */
+function packageBin(name: string, bin: string): { dir: string; path: string } {
+  const manifestPath = require.resolve(`${name}/package.json`);
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { bin?: Record<string, string> };
+  const relative = manifest.bin?.[bin];
+  if (!relative) throw new Error(`${name} declares no bin "${bin}"`);
+  return { dir: dirname(manifestPath), path: join(dirname(manifestPath), relative) };
+}
+
+const started = new Set<ChildProcess>();
+
+/** SIGKILLs every process these helpers started that still runs; for afterAll. */
+export function killAll(): void {
+  for (const child of started) child.kill("SIGKILL");
+}
+
+async function startApp(name: string, pkg: string, bin: string, listening: string, env: Record<string, string>) {
+  const { dir, path } = packageBin(pkg, bin);
+  const service = await startServiceProcess({
+    name,
+    command: process.execPath,
+    args: ["--import", "tsx", path],
+    cwd: dir,
+    env: { HOST: "127.0.0.1", PORT: "0", POLYRPC_ENV: "development", METRICS_ENABLED: "false", ...env },
+    portOf: loggedPort(listening),
+  });
+  started.add(service.child);
+  service.child.once("exit", () => started.delete(service.child));
+  return service;
+}
+
+/** A user-service replica over the SQLite file `databasePath` (replicas share it; WAL allows that). */
+export function startUserServiceReplica(databasePath: string): Promise<ServiceProcess> {
+  return startApp("user service", "@polyrpc/user-service", "polyrpc-user-service", "gRPC server listening", {
+    DATABASE_PATH: databasePath,
+    PASSWORD_HASH_COST: "1024",
+  });
+}
+
+/** A chat replica over `databasePath`, asking the user service at `userServiceAddress`. */
+export function startChatReplica(databasePath: string, userServiceAddress: string): Promise<ServiceProcess> {
+  return startApp("chat", "@polyrpc/chat", "polyrpc-chat", "Connect server listening (gRPC, gRPC-Web, Connect)", {
+    DATABASE_PATH: databasePath,
+    USER_SERVICE_ADDRESS: userServiceAddress,
+  });
+}
+
+/** What a command printed and how it exited. */
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A process with its stdin open (the CLI's `chat join`, `openssl s_client`). */
+export interface Session {
+  child: ChildProcess;
+  write(text: string): void;
+  end(): void;
+  /** Resolves once stdout matches `pattern`; rejects after `timeoutMs` or if it exits first. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  finished: Promise<Run>;
+}
+
+/** Starts a command with its stdin open. */
+export function startCommand(command: string, args: readonly string[], cwd?: string): Session {
+  const child = spawn(command, [...args], { cwd, stdio: ["pipe", "pipe", "pipe"] });
+  started.add(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin!.on("error", () => {});
+  const finished = new Promise<Run>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code) => {
+      started.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+  return {
+    child,
+    write: (text) => child.stdin!.write(text),
+    end: () => child.stdin!.end(),
+    waitFor(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!pattern.test(stdout)) return;
+          clearTimeout(timer);
+          child.stdout!.off("data", check);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          child.stdout!.off("data", check);
+          reject(new Error(`no ${pattern} in ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+        }, timeoutMs);
+        child.stdout!.on("data", check);
+        void finished.then(() => {
+          clearTimeout(timer);
+          if (pattern.test(stdout)) resolve();
+          else reject(new Error(`exited without ${pattern}:\n${stdout}\n${stderr}`));
+        });
+        check();
+      });
+    },
+    finished,
+  };
+}
+
+/** Runs a command to the end with `stdin`. */
+export function runCommand(command: string, args: readonly string[], stdin = ""): Promise<Run> {
+  const session = startCommand(command, args);
+  session.child.stdin!.end(stdin);
+  return session.finished;
+}
+
+/** The polyrpc CLI as a process. */
+export function startCli(args: readonly string[]): Session {
+  const { dir, path } = packageBin("@polyrpc/client", "polyrpc");
+  return startCommand(process.execPath, ["--import", "tsx", path, ...args], dir);
+}
+
+/** Runs the polyrpc CLI to the end. */
+export function runCli(args: readonly string[], stdin = ""): Promise<Run> {
+  const session = startCli(args);
+  session.child.stdin!.end(stdin);
+  return session.finished;
+}
