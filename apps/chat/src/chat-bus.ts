@@ -24,7 +24,7 @@ export function roomOf(event: ChatEvent): string {
 
 /**
  * Fan-out of room events to every subscriber, on every replica. This is the seam where a
- * multi-replica backend plugs in (PostgreSQL LISTEN/NOTIFY, a later issue), so the contract is
+ * multi-replica backend plugs in (`PostgresChatBus`, over LISTEN/NOTIFY), so the contract is
  * deliberately weak and consumers must not assume more:
  *
  * - delivery is at most once and best effort: an event may arrive late, out of order relative to
@@ -39,6 +39,8 @@ export interface ChatBus {
   /** Offers an event to the room's subscribers; never waits for any of them to consume it. */
   publish(event: ChatEvent): Promise<void>;
   subscribe(room: string, listener: ChatEventListener): Promise<Unsubscribe>;
+  /** Releases what the bus holds (connections, timers); the server calls it when it stops. */
+  close?(): Promise<void>;
 }
 
 /**

@@ -21,24 +21,35 @@ export interface ReadOptions {
 }
 
 /**
+ * The budget of one log operation: the caller's deadline and the signal that fires when the call or
+ * stream ends. A backend that can stops the work on the server when either runs out (PostgreSQL
+ * turns the deadline into a statement timeout and cancels the backend on abort); an embedded one,
+ * whose operations take microseconds, may ignore it.
+ */
+export interface LogCall {
+  deadline?: Date | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
  * The durable, per-room ordered log of chat messages: the source of truth for history, resume and
  * gap filling. Handlers and streams see only this interface, never SQL.
  *
- * One implementation per backend: `SqliteChatLog` for a single replica; a PostgreSQL log (a later
- * issue) implements the same interface so that several replicas share one log. Every
+ * One implementation per backend: `SqliteChatLog` for a single replica, `PostgresChatLog` for
+ * several replicas sharing one log. Every
  * implementation must assign sequences atomically (1, 2, 3, ... per room, no gaps, no repeats,
  * whichever replica appends) and make a message readable before `append` resolves.
  */
 export interface ChatLog {
   /** Stores a message as the room's next sequence, atomically, and returns it as stored. */
-  append(room: string, sender: string, text: string): Promise<StoredMessage>;
+  append(room: string, sender: string, text: string, call?: LogCall): Promise<StoredMessage>;
   /**
    * Messages in ascending sequence order. With `afterSequence`, the first `limit` after it (and,
    * when `beforeSequence` is set too, before that); with only `beforeSequence`, the `limit`
    * closest before it; with neither, the latest `limit`.
    */
-  read(room: string, options: ReadOptions): Promise<StoredMessage[]>;
+  read(room: string, options: ReadOptions, call?: LogCall): Promise<StoredMessage[]>;
   /** The room's highest sequence; 0 when the room has no messages. */
-  lastSequence(room: string): Promise<bigint>;
+  lastSequence(room: string, call?: LogCall): Promise<bigint>;
   close(): Promise<void>;
 }

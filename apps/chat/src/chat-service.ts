@@ -4,7 +4,7 @@ import { chatV1 } from "@polyrpc/proto";
 import { InvalidArgumentError, UnavailableError, type Logger } from "@polyrpc/server-kit";
 import { traceHeaders } from "@polyrpc/server-kit/observability";
 import type { ChatBus, ChatEvent, Presence } from "./chat-bus.js";
-import type { ChatLog, StoredMessage } from "./chat-log.js";
+import type { ChatLog, LogCall, StoredMessage } from "./chat-log.js";
 import { mergeStreams } from "./merge-streams.js";
 import { openRoomStream } from "./room-stream.js";
 import type { UserDirectory, UserLookupCall } from "./user-directory.js";
@@ -41,6 +41,12 @@ function lookupCall(ctx: HandlerContext): UserLookupCall {
     tracestate: trace.tracestate ?? ctx.requestHeader.get("tracestate") ?? undefined,
     authorization: ctx.requestHeader.get("authorization") ?? undefined,
   };
+}
+
+/** The caller's deadline and cancellation, for the log (PostgreSQL turns them into a statement timeout and a cancel). */
+function logCall(ctx: HandlerContext): LogCall {
+  const timeoutMs = ctx.timeoutMs();
+  return { signal: ctx.signal, deadline: timeoutMs === undefined ? undefined : new Date(Date.now() + timeoutMs) };
 }
 
 function toChatResponse(event: ChatEvent): ChatResponseInit {
@@ -86,8 +92,8 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
     }
   }
 
-  async function store(room: string, sender: string, text: string): Promise<StoredMessage> {
-    const message = await log.append(room, sender, text);
+  async function store(room: string, sender: string, text: string, call: LogCall): Promise<StoredMessage> {
+    const message = await log.append(room, sender, text, call);
     await publish({ kind: "message", message });
     return message;
   }
@@ -101,6 +107,7 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
     requests: AsyncIterator<chatV1.ChatRequest>,
     room: string,
     userId: string,
+    call: LogCall,
   ): AsyncGenerator<ChatResponseInit> {
     while (true) {
       const next = await requests.next();
@@ -113,7 +120,7 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
         );
       }
       if (action.case !== "send") throw new InvalidArgumentError("a request must be a join or a send", "action");
-      const message = await store(room, userId, action.value.text);
+      const message = await store(room, userId, action.value.text, call);
       yield {
         event: {
           case: "sent",
@@ -139,7 +146,7 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
           for await (const event of stream) yield toChatResponse(event);
         }
         // Ends when the client half-closes (after every send is answered) or the room stream fails.
-        yield* mergeStreams([roomEvents(), sends(iterator, room, userId)]);
+        yield* mergeStreams([roomEvents(), sends(iterator, room, userId, logCall(ctx))]);
       } finally {
         stream.close();
         await announce(room, userId, "left");
@@ -165,19 +172,24 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
     async sendMessage(request, ctx) {
       const { room, userId, text } = request;
       await verifyUser(userId, ctx);
-      const message = await store(room, userId, text);
+      const message = await store(room, userId, text, logCall(ctx));
       return { message: toChatMessage(message) };
     },
 
-    async getHistory(request) {
+    async getHistory(request, ctx) {
       const { room, cursor } = request;
-      const messages = await log.read(room, {
-        limit: historyLimit(request.limit),
-        afterSequence: cursor.case === "afterSequence" ? cursor.value : undefined,
-        beforeSequence: cursor.case === "beforeSequence" ? cursor.value : undefined,
-      });
+      const call = logCall(ctx);
+      const messages = await log.read(
+        room,
+        {
+          limit: historyLimit(request.limit),
+          afterSequence: cursor.case === "afterSequence" ? cursor.value : undefined,
+          beforeSequence: cursor.case === "beforeSequence" ? cursor.value : undefined,
+        },
+        call,
+      );
       // Read after the messages, so it is never below any of them.
-      const lastSequence = await log.lastSequence(room);
+      const lastSequence = await log.lastSequence(room, call);
       return { messages: messages.map(toChatMessage), lastSequence };
     },
   };

@@ -1,6 +1,6 @@
 import { ConfigError } from "@polyrpc/server-kit";
 import { describe, expect, it } from "vitest";
-import { loadChatConfig } from "./config.js";
+import { loadChatConfig, redactDatabaseUrl } from "./config.js";
 
 describe("loadChatConfig", () => {
   it("has the documented defaults", () => {
@@ -50,5 +50,35 @@ describe("loadChatConfig", () => {
     expect(() => loadChatConfig({ POLYRPC_ENV: "development", CORS_ORIGINS: "*,https://a.example" })).toThrow(
       ConfigError,
     );
+  });
+
+  it("takes PostgreSQL from DATABASE_URL, with the pool's defaults", () => {
+    expect(loadChatConfig({ POLYRPC_ENV: "development" }).DATABASE_URL).toBeUndefined();
+    const config = loadChatConfig({ POLYRPC_ENV: "development", DATABASE_URL: "postgres://chat:pw@db:5432/chat" });
+    expect(config).toMatchObject({
+      DATABASE_URL: "postgres://chat:pw@db:5432/chat",
+      DATABASE_POOL_MAX: 10,
+      DATABASE_CONNECT_TIMEOUT_MS: 2000,
+      DATABASE_IDLE_TIMEOUT_MS: 30_000,
+    });
+  });
+
+  it("refuses a DATABASE_URL that is not postgres:// without echoing its password", () => {
+    let error: unknown;
+    try {
+      loadChatConfig({ POLYRPC_ENV: "development", DATABASE_URL: "mysql://chat:hunter2@db/chat" });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    expect(message).toContain("DATABASE_URL: must be a postgres:// or postgresql:// URL");
+    expect(message).not.toContain("hunter2");
+  });
+
+  it("redacts the password of a database URL for logs", () => {
+    expect(redactDatabaseUrl("postgres://chat:hunter2@db:5432/chat")).toBe("postgres://chat:***@db:5432/chat");
+    expect(redactDatabaseUrl("postgres://chat@db/chat")).toBe("postgres://chat@db/chat");
+    expect(redactDatabaseUrl("//chat:hunter2@db")).toBe("(not a URL)");
   });
 });

@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { callPipelineEnvShape, checkAuthEnv, loadConfig, portSchema, serverEnvSchema } from "@polyrpc/server-kit";
+import {
+  callPipelineEnvShape,
+  checkAuthEnv,
+  ConfigError,
+  loadConfig,
+  portSchema,
+  serverEnvSchema,
+} from "@polyrpc/server-kit";
+import { postgresEnvShape } from "@polyrpc/server-kit/postgres";
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -38,7 +46,7 @@ const originListSchema = z
 export const chatEnvSchema = serverEnvSchema
   .extend({
     PORT: portSchema.default(50052),
-    /** SQLite database file; `:memory:` keeps everything in memory (tests). */
+    /** SQLite database file; `:memory:` keeps everything in memory (tests). Ignored when DATABASE_URL is set. */
     DATABASE_PATH: z.string().min(1).default("./data/chat.db"),
     /** `host:port` of the UserService that vouches for user ids. */
     USER_SERVICE_ADDRESS: z.string().min(1).default("localhost:50051"),
@@ -56,12 +64,32 @@ export const chatEnvSchema = serverEnvSchema
     /** Events queued for one subscriber at most; past it the subscriber's stream ends RESOURCE_EXHAUSTED. */
     SUBSCRIBER_BUFFER: integer(1, 1_000_000).default(1024),
   })
+  // DATABASE_URL (PostgreSQL: the log and the cross-replica bus; wins over DATABASE_PATH) and its pool.
+  .extend(postgresEnvShape)
   // Metrics, tracing, rate limits and authentication: the call pipeline every server shares.
   .extend(callPipelineEnvShape)
   .superRefine(checkAuthEnv);
 
 /** The validated chat configuration. */
 export type ChatConfig = z.infer<typeof chatEnvSchema>;
+
+/**
+ * A database URL for logs: the password replaced by `***`, and anything that does not parse as a
+ * URL shown as `(not a URL)`, so that no part of a secret reaches a log line.
+ */
+export function redactDatabaseUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "(not a URL)";
+  }
+  if (parsed.password !== "") parsed.password = "***";
+  return parsed.toString();
+}
+
+/** The ConfigError type, re-exported for callers that catch a bad chat configuration. */
+export { ConfigError };
 
 /** Reads and validates the environment once; throws ConfigError naming every bad variable. */
 export function loadChatConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ChatConfig> {

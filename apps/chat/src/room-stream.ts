@@ -118,7 +118,7 @@ class RoomStreamImpl implements RoomStream {
     // before it is in the log, and the overlap is dropped by sequence.
     this.unsubscribe = await bus.subscribe(room, (event) => this.queue.push(event));
     try {
-      this.lastSequenceAtOpen = await log.lastSequence(room);
+      this.lastSequenceAtOpen = await log.lastSequence(room, { signal });
       if (afterSequence !== undefined && afterSequence > this.lastSequenceAtOpen) {
         throw new InvalidArgumentError(
           `after_sequence ${afterSequence} is beyond the last message of room "${room}" (${this.lastSequenceAtOpen})`,
@@ -164,10 +164,15 @@ class RoomStreamImpl implements RoomStream {
    * Yields each page; the caller advances lastDelivered as it hands the messages out.
    */
   private async *pagesFromLog(before?: bigint): AsyncGenerator<StoredMessage[]> {
-    const { room, log } = this.options;
+    const { room, log, signal } = this.options;
     const limit = this.options.pageSize ?? HISTORY_PAGE_SIZE;
     while (before === undefined || this.lastDelivered + 1n < before) {
-      const page = await log.read(room, { afterSequence: this.lastDelivered, beforeSequence: before, limit });
+      // The stream's signal reaches the database: a stream that ends cancels the read it waits for.
+      const page = await log.read(
+        room,
+        { afterSequence: this.lastDelivered, beforeSequence: before, limit },
+        { signal },
+      );
       let expected = this.lastDelivered + 1n;
       for (const message of page) {
         if (message.sequence !== expected) throw this.logGap(message.sequence - 1n);

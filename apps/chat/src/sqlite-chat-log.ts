@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { runSqliteMigrations } from "@polyrpc/server-kit";
-import type { ChatLog, ReadOptions, StoredMessage } from "./chat-log.js";
+import type { ChatLog, LogCall, ReadOptions, StoredMessage } from "./chat-log.js";
 
 /** Schema versions, applied in order at start-up; each runs once, in its own transaction. */
 const migrations: readonly string[] = [
@@ -52,7 +52,8 @@ export interface SqliteChatLogOptions {
 
 /**
  * The ChatLog on an embedded SQLite database (better-sqlite3): one file, or `:memory:`. Appends run
- * in an IMMEDIATE transaction, so processes sharing the file also get gap-free sequences.
+ * in an IMMEDIATE transaction, so processes sharing the file also get gap-free sequences. Every
+ * operation is synchronous and takes microseconds, so it ignores the call's deadline and signal.
  */
 export class SqliteChatLog implements ChatLog {
   private readonly db: Database.Database;
@@ -102,11 +103,15 @@ export class SqliteChatLog implements ChatLog {
     this.appendTx = (...args) => tx.immediate(...args);
   }
 
-  async append(room: string, sender: string, text: string): Promise<StoredMessage> {
+  async append(room: string, sender: string, text: string, _call?: LogCall): Promise<StoredMessage> {
     return fromRow(this.appendTx(room, sender, text, this.now().getTime()));
   }
 
-  async read(room: string, { afterSequence, beforeSequence, limit }: ReadOptions): Promise<StoredMessage[]> {
+  async read(
+    room: string,
+    { afterSequence, beforeSequence, limit }: ReadOptions,
+    _call?: LogCall,
+  ): Promise<StoredMessage[]> {
     if (limit <= 0) return [];
     if (afterSequence !== undefined) {
       if (afterSequence >= MAX_INT64) return [];
@@ -123,7 +128,7 @@ export class SqliteChatLog implements ChatLog {
     return rows.reverse().map(fromRow);
   }
 
-  async lastSequence(room: string): Promise<bigint> {
+  async lastSequence(room: string, _call?: LogCall): Promise<bigint> {
     return this.stmts.last.get(room)!.last;
   }
 

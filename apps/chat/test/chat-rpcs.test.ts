@@ -57,15 +57,17 @@ async function openChat(t: TestChatServer, room: string, userId: string, afterSe
 }
 
 // One suite, run over each protocol the chat speaks (HTTP/2, where all three can stream both
-// ways), and over SQLite on disk as well as in memory. Every case must give the same results.
+// ways), and over SQLite on disk as well as in memory, and PostgreSQL (its log and LISTEN/NOTIFY
+// bus). Every case must give the same results.
 const matrix: Array<[StorageKind, Protocol]> = [
   ["memory", "grpc"],
   ["memory", "grpc-web"],
   ["memory", "connect"],
   ["disk", "grpc"],
+  ["postgres", "grpc"],
 ];
 
-describe.each(matrix)("ChatService with SQLite (%s) over %s", (storage, protocol) => {
+describe.each(matrix)("ChatService on %s storage over %s", (storage, protocol) => {
   let t: TestChatServer;
   let users: FakeUserDirectory;
   beforeAll(async () => {

@@ -1,7 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { chatV1 } from "@polyrpc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { InProcessChatBus } from "../src/chat-bus.js";
 import {
   eventually,
   FakeUserDirectory,
@@ -11,6 +10,7 @@ import {
   startChatServer,
   StreamReader,
   type ChatClient,
+  type StorageKind,
   type TestChatServer,
 } from "./harness.js";
 
@@ -36,10 +36,14 @@ async function readMessagesUntil(reader: StreamReader<chatV1.SubscribeResponse>,
   return seen;
 }
 
-describe("ChatService fan-out", () => {
+/** Both buses count their subscriptions per room. */
+type CountingBus = { subscriberCount(room: string): number };
+
+// The in-process bus of one replica over SQLite, and the LISTEN/NOTIFY bus over PostgreSQL.
+describe.each<StorageKind>(["memory", "postgres"])("ChatService fan-out on %s storage", (storage) => {
   let t: TestChatServer;
   beforeAll(async () => {
-    t = await startChatServer({ users: new FakeUserDirectory(memberIds), bufferLimit: 32 });
+    t = await startChatServer({ storage, users: new FakeUserDirectory(memberIds), bufferLimit: 32 });
   });
   afterAll(() => t.stop());
 
@@ -81,7 +85,9 @@ describe("ChatService fan-out", () => {
       return { before, resumed };
     });
     const opened = await Promise.all(sessions);
-    await sleep(50);
+    // Keep sending past the resume points, however fast this backend stores.
+    const resumedAt = await t.log.lastSequence(room);
+    await eventually(async () => (await t.log.lastSequence(room)) > resumedAt + 20n, 20_000);
     sending = false;
     await Promise.all(senders);
     const last = await t.log.lastSequence(room);
@@ -96,7 +102,7 @@ describe("ChatService fan-out", () => {
 
   it("isolates a subscriber that stops reading: the others get everything, it ends RESOURCE_EXHAUSTED and can resume", async () => {
     const room = "slow-consumer";
-    const bus = t.bus as InProcessChatBus;
+    const bus = t.bus as unknown as CountingBus;
     // The slow subscriber has its own connection, so the data piling up on it holds up nobody else.
     const slow = await subscribeAs(t.newClient(), room, "member-50");
     const fastClient = t.newClient();
@@ -152,5 +158,6 @@ describe("ChatService fan-out", () => {
     await resumed.cancel();
     stopFast.abort();
     await Promise.all(fastReading);
-  });
+    // Megabytes must pile up first; over PostgreSQL every one of them is stored and read back.
+  }, 180_000);
 });

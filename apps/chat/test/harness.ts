@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -6,15 +7,20 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import { chatV1, UserService } from "@polyrpc/proto";
 import { createLogger, UnavailableError } from "@polyrpc/server-kit";
 import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { createPostgresPool } from "@polyrpc/server-kit/postgres";
 import { loggedPort, startServiceProcess } from "@polyrpc/server-kit/testing";
+import pg from "pg";
+import { inject } from "vitest";
 import { InProcessChatBus, type ChatBus } from "../src/chat-bus.js";
 import type { ChatLog } from "../src/chat-log.js";
 import { chatEnvSchema } from "../src/config.js";
+import { PostgresChatLog, type PostgresChatLogOptions } from "../src/postgres-chat-log.js";
 import { startChat, type RunningChat } from "../src/server.js";
 import { SqliteChatLog } from "../src/sqlite-chat-log.js";
 import { UnknownUserError, type UserDirectory, type UserLookupCall } from "../src/user-directory.js";
 
-export type StorageKind = "memory" | "disk";
+/** SQLite in memory or in a file, or a fresh database on the run's PostgreSQL server. */
+export type StorageKind = "memory" | "disk" | "postgres";
 export type ChatClient = Client<typeof chatV1.ChatService>;
 
 export class FakeUserDirectory implements UserDirectory {
@@ -39,8 +45,34 @@ export class FakeUserDirectory implements UserDirectory {
   }
 }
 
+/**
+ * Creates an empty database on the PostgreSQL server the run shares (test/global-setup.ts) and
+ * returns its URL.
+ */
+export async function createTestDatabase(): Promise<string> {
+  const admin = new URL(inject("postgresAdminUrl"));
+  const name = `chat_${randomBytes(6).toString("hex")}`;
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  admin.pathname = `/${name}`;
+  return admin.toString();
+}
+
+/** A PostgresChatLog on its own pool (`close()` ends it), on `url` or a fresh database. */
+export async function openPostgresLog(url?: string, options: PostgresChatLogOptions = {}): Promise<PostgresChatLog> {
+  const pool = createPostgresPool({ url: url ?? (await createTestDatabase()), applicationName: "polyrpc-chat-test" });
+  return PostgresChatLog.open(pool, options);
+}
+
 export interface TestChatServer {
   baseUrl: string;
+  /** With PostgreSQL storage, the database's URL (another replica may start on it). */
+  databaseUrl: string | undefined;
   chat: RunningChat;
   client: ChatClient;
   log: ChatLog;
@@ -52,6 +84,8 @@ export interface TestChatServer {
 
 export interface TestChatServerOptions {
   storage?: StorageKind;
+  /** With `postgres` storage: the database to use (a replica of another server); a fresh one by default. */
+  databaseUrl?: string;
   log?: ChatLog;
   bus?: ChatBus;
   users?: UserDirectory;
@@ -73,12 +107,15 @@ export type Protocol = keyof typeof protocols;
 /**
  * Starts the real chat server (`startChat`: the kit's connect-node server with health,
  * reflection, error mapping and shutdown) on a free port, with a real SQLite log (memory or a
- * temporary file) and the in-process bus unless given others.
+ * temporary file) and the in-process bus unless given others; with `postgres` storage, the server
+ * opens the PostgreSQL log and bus itself from DATABASE_URL, as in production.
  */
 export async function startChatServer(options: TestChatServerOptions = {}): Promise<TestChatServer> {
   const dir = options.storage === "disk" ? mkdtempSync(join(tmpdir(), "polyrpc-chat-")) : undefined;
-  const log = options.log ?? new SqliteChatLog(dir ? join(dir, "chat.db") : ":memory:");
-  const bus = options.bus ?? new InProcessChatBus();
+  const postgres = options.storage === "postgres";
+  const databaseUrl = postgres ? (options.databaseUrl ?? (await createTestDatabase())) : undefined;
+  const log = options.log ?? (postgres ? undefined : new SqliteChatLog(dir ? join(dir, "chat.db") : ":memory:"));
+  const bus = options.bus ?? (postgres ? undefined : new InProcessChatBus());
   const users = options.users ?? new FakeUserDirectory(["alice", "bob", "carol"]);
   const config = chatEnvSchema.parse({
     POLYRPC_ENV: "development",
@@ -93,18 +130,25 @@ export async function startChatServer(options: TestChatServerOptions = {}): Prom
     SUBSCRIBER_BUFFER: String(options.bufferLimit ?? 1024),
     SHUTDOWN_DRAIN_MS: "0",
     SHUTDOWN_TIMEOUT_MS: "2000",
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...options.env,
   });
-  const chat = await startChat(config, { log, bus, users, logger: createLogger({ name: "chat", level: "silent" }) });
+  const chat = await startChat(config, {
+    ...(log ? { log } : {}),
+    ...(bus ? { bus } : {}),
+    users,
+    logger: createLogger({ name: "chat", level: "silent" }),
+  });
   const baseUrl = chat.server.baseUrl;
   const transport = protocols[options.protocol ?? "grpc"];
   const newClient = () => createClient(chatV1.ChatService, transport(baseUrl));
   return {
     baseUrl,
+    databaseUrl,
     chat,
     client: newClient(),
-    log,
-    bus,
+    log: chat.log,
+    bus: chat.bus,
     newClient,
     async stop() {
       await chat.stop();

@@ -2,9 +2,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { DeadlineExceededError, CancelledError } from "@polyrpc/server-kit";
+import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
+import type { ChatLog } from "../src/chat-log.js";
+import { migratePostgres } from "../src/postgres-chat-log.js";
 import { migrate, SqliteChatLog } from "../src/sqlite-chat-log.js";
-import { range, type StorageKind } from "./harness.js";
+import { createTestDatabase, eventually, openPostgresLog, range, type StorageKind } from "./harness.js";
 
 const cleanups: Array<() => void | Promise<void>> = [];
 afterEach(async () => {
@@ -17,17 +21,21 @@ function tempDir(): string {
   return dir;
 }
 
-function openLog(storage: StorageKind, options: { now?: () => Date } = {}): SqliteChatLog {
-  const log = new SqliteChatLog(storage === "disk" ? join(tempDir(), "nested", "chat.db") : ":memory:", options);
+async function openLog(storage: StorageKind, options: { now?: () => Date } = {}): Promise<ChatLog> {
+  const log =
+    storage === "postgres"
+      ? await openPostgresLog(undefined, options)
+      : new SqliteChatLog(storage === "disk" ? join(tempDir(), "nested", "chat.db") : ":memory:", options);
   cleanups.push(() => log.close());
   return log;
 }
 
 const sequences = (messages: Array<{ sequence: bigint }>) => messages.map((m) => m.sequence);
 
-describe.each<StorageKind>(["memory", "disk"])("SqliteChatLog (%s)", (storage) => {
+// The ChatLog contract, on every backend: SQLite in memory and on disk, and PostgreSQL.
+describe.each<StorageKind>(["memory", "disk", "postgres"])("ChatLog on %s", (storage) => {
   it("numbers each room's messages 1, 2, 3, ... independently of other rooms", async () => {
-    const log = openLog(storage);
+    const log = await openLog(storage);
     const appended = [];
     for (let i = 0; i < 5; i++) {
       appended.push(await log.append("a", "alice", `a${i}`));
@@ -41,7 +49,7 @@ describe.each<StorageKind>(["memory", "disk"])("SqliteChatLog (%s)", (storage) =
   });
 
   it("keeps sequences gap-free and unique under concurrent appends to several rooms", async () => {
-    const log = openLog(storage);
+    const log = await openLog(storage);
     const rooms = ["r1", "r2", "r3"];
     const results = await Promise.all(
       Array.from({ length: 300 }, (_, i) => log.append(rooms[i % 3]!, `user-${i % 7}`, `message ${i}`)),
@@ -55,7 +63,7 @@ describe.each<StorageKind>(["memory", "disk"])("SqliteChatLog (%s)", (storage) =
   });
 
   it("stores sender, text and the time it stored the message, and returns it as stored", async () => {
-    const log = openLog(storage, { now: () => new Date("2030-01-02T03:04:05.678Z") });
+    const log = await openLog(storage, { now: () => new Date("2030-01-02T03:04:05.678Z") });
     const message = await log.append("room.1", "alice", "hello 👋 wörld");
     expect(message).toEqual({
       room: "room.1",
@@ -69,7 +77,7 @@ describe.each<StorageKind>(["memory", "disk"])("SqliteChatLog (%s)", (storage) =
 
   describe("read", () => {
     async function logWith(count: number) {
-      const log = openLog(storage);
+      const log = await openLog(storage);
       for (let i = 1; i <= count; i++) await log.append("room", "alice", `m${i}`);
       await log.append("other", "bob", "elsewhere");
       return log;
@@ -105,7 +113,7 @@ describe.each<StorageKind>(["memory", "disk"])("SqliteChatLog (%s)", (storage) =
       );
     });
 
-    it("treats cursors beyond SQLite's integer range as no bound, and limit 0 as nothing", async () => {
+    it("treats cursors beyond the signed 64-bit range of the database as no bound, and limit 0 as nothing", async () => {
       const log = await logWith(3);
       const huge = 2n ** 64n - 1n;
       expect(sequences(await log.read("room", { beforeSequence: huge, limit: 50 }))).toEqual(range(1, 3));
@@ -155,5 +163,85 @@ describe("SqliteChatLog on a file", () => {
     expect(migrate(db)).toBe(1);
     expect(db.prepare("SELECT COUNT(*) AS n FROM schema_migrations").get()).toEqual({ n: 1 });
     db.close();
+  });
+});
+
+describe("PostgresChatLog", () => {
+  it("gives gap-free sequences when two pools (two replicas) append to the same rooms at once", async () => {
+    const url = await createTestDatabase();
+    const [a, b] = await Promise.all([openPostgresLog(url), openPostgresLog(url)]);
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a : b).append(i % 4 < 2 ? "one" : "two", "alice", `m${i}`)),
+    );
+    for (const room of ["one", "two"]) {
+      const mine = sequences(results.filter((m) => m.room === room));
+      expect(mine.sort((x, y) => (x < y ? -1 : 1))).toEqual(range(1, 100));
+      expect(sequences(await a.read(room, { afterSequence: 0n, limit: 500 }))).toEqual(range(1, 100));
+      expect(await b.lastSequence(room)).toBe(100n);
+    }
+  });
+
+  it("applies its migrations once when several replicas start at the same moment", async () => {
+    const url = await createTestDatabase();
+    const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: url, max: 1 }));
+    cleanups.push(...pools.map((pool) => () => pool.end()));
+    expect(await Promise.all(pools.map((pool) => migratePostgres(pool)))).toEqual([1, 1, 1, 1]);
+    const { rows } = await pools[0]!.query("SELECT version FROM chat_schema_migrations");
+    expect(rows).toEqual([{ version: 1 }]);
+  });
+
+  describe("under a call's deadline and cancellation", () => {
+    /** A log whose room "busy" has one message and whose counter row another transaction holds. */
+    async function blockedLog() {
+      const url = await createTestDatabase();
+      const log = await openPostgresLog(url);
+      cleanups.push(() => log.close());
+      await log.append("busy", "alice", "first");
+      const locker = new pg.Client({ connectionString: url });
+      await locker.connect();
+      cleanups.push(() => locker.end());
+      await locker.query("BEGIN");
+      await locker.query("SELECT * FROM chat_rooms WHERE room = 'busy' FOR UPDATE");
+      // pg_stat_activity is a snapshot per transaction: watch from a connection outside one.
+      const watcher = new pg.Client({ connectionString: url });
+      await watcher.connect();
+      cleanups.push(() => watcher.end());
+      /** Statements still running on the server for this database (the watcher's own excluded). */
+      const running = async () => {
+        const { rows } = await watcher.query<{ n: string }>(
+          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'",
+        );
+        return Number(rows[0]!.n);
+      };
+      return { log, locker, running };
+    }
+
+    it("fails an append that outlives its deadline with DeadlineExceededError, cancels it on the server and stores nothing", async () => {
+      const { log, locker, running } = await blockedLog();
+      const appending = log.append("busy", "bob", "too late", { deadline: new Date(Date.now() + 300) });
+      await eventually(async () => (await running()) === 1);
+      await expect(appending).rejects.toBeInstanceOf(DeadlineExceededError);
+      await eventually(async () => (await running()) === 0, 1000);
+      await locker.query("ROLLBACK");
+      expect(await log.lastSequence("busy")).toBe(1n);
+      expect((await log.append("busy", "bob", "in time", { deadline: new Date(Date.now() + 5000) })).sequence).toBe(2n);
+    });
+
+    it("fails a cancelled append with CancelledError, cancels it on the server and stores nothing", async () => {
+      const { log, locker, running } = await blockedLog();
+      const controller = new AbortController();
+      const appending = log.append("busy", "bob", "never mind", { signal: controller.signal });
+      await eventually(async () => (await running()) === 1);
+      controller.abort();
+      await expect(appending).rejects.toBeInstanceOf(CancelledError);
+      await eventually(async () => (await running()) === 0, 1000);
+      await locker.query("ROLLBACK");
+      expect(await log.lastSequence("busy")).toBe(1n);
+      expect(sequences(await log.read("busy", { limit: 10 }))).toEqual([1n]);
+    });
   });
 });
