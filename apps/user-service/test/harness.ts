@@ -102,6 +102,30 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   };
 }
 
+/** A real store of the given kind, opened from the configuration as the service opens it. */
+export async function openTestStore(storage: StorageKind): Promise<{
+  store: UserStore;
+  postgres?: { server: TestPostgres; database: string; url: string };
+  close(): Promise<void>;
+}> {
+  const dir = storage === "disk" ? mkdtempSync(join(tmpdir(), "polyrpc-users-")) : undefined;
+  const postgres = storage === "postgres" ? await freshDatabase() : undefined;
+  const config = userServiceEnvSchema.parse({
+    DATABASE_PATH: dir ? join(dir, "users.db") : ":memory:",
+    ...(postgres && { DATABASE_URL: postgres.url }),
+    POLYRPC_ENV: "development",
+  });
+  const store = await openUserStore(config, createLogger({ name: "user-store", level: "silent" }));
+  return {
+    store,
+    ...(postgres && { postgres }),
+    async close() {
+      await store.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Every stored user, oldest first, read straight from the store. */
 export async function allStoredUsers(store: UserStore) {
   return store.listPage(0, 1_000_000);

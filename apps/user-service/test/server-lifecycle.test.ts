@@ -193,4 +193,29 @@ describe("user service configuration", () => {
     expect(problems).toMatch(/^PASSWORD_HASH_COST: must be a power of two/m);
     expect(problems).toMatch(/^LOG_LEVEL: /m);
   });
+
+  it("reads DATABASE_URL with its pool settings, and never echoes its password", () => {
+    const config = loadUserServiceConfig({
+      POLYRPC_ENV: "development",
+      DATABASE_URL: "postgres://app:pw@db:5432/users",
+    });
+    expect(config).toMatchObject({
+      DATABASE_URL: "postgres://app:pw@db:5432/users",
+      DATABASE_POOL_MAX: 10,
+      DATABASE_CONNECT_TIMEOUT_MS: 2000,
+    });
+    expect(loadUserServiceConfig({ POLYRPC_ENV: "development" }).DATABASE_URL).toBeUndefined();
+    let error: unknown;
+    try {
+      loadUserServiceConfig({ DATABASE_URL: "mysql://app:hunter2@db/users", DATABASE_POOL_MAX: "0" });
+    } catch (err) {
+      error = err;
+    }
+    const problems = (error as ConfigError).problems.join("\n");
+    expect(problems).toMatch(
+      /^DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL \(got "mysql:\/\/app:\*\*\*@db\/users"\)/m,
+    );
+    expect(problems).toMatch(/^DATABASE_POOL_MAX: /m);
+    expect(problems).not.toContain("hunter2");
+  });
 });
