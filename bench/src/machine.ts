@@ -1,5 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
+import { dirname, join } from "node:path";
 
 /** The machine a run happened on. */
 export interface MachineInfo {
@@ -26,6 +28,15 @@ function versionOf(command: string, args: string[]): string {
   }
 }
 
+/** ghz built by `go install` reports "dev"; setup.sh's stamp next to it names the pinned module. */
+function ghzVersion(ghz: string): string {
+  try {
+    return readFileSync(join(dirname(ghz), ".ghz.version"), "utf8").trim();
+  } catch {
+    return `ghz ${versionOf(ghz, ["--version"])}`;
+  }
+}
+
 /** CPU model, cores, memory, kernel and the versions of every runtime and load generator. */
 export function machineInfo(tools: { ghz: string; h2load: string; python: string }): MachineInfo {
   return {
@@ -36,7 +47,7 @@ export function machineInfo(tools: { ghz: string; h2load: string; python: string
     node: process.version,
     go: versionOf("go", ["version"]),
     python: versionOf(tools.python, ["--version"]),
-    ghz: versionOf(tools.ghz, ["--version"]),
+    ghz: ghzVersion(tools.ghz),
     h2load: versionOf(tools.h2load, ["--version"]),
     loadAverage: loadavg().map((n) => Math.round(n * 100) / 100),
   };

@@ -34,7 +34,7 @@ export const profiles: Record<Profile["name"], Profile> = {
     reps: 1,
     listUsers: 200,
     bulk: 50,
-    concurrencies: [1, 16],
+    concurrencies: [16],
     modes: ["per-core"],
     fanoutSubscribers: [1, 10],
     fanoutRate: 100,

@@ -100,7 +100,7 @@ export function markdown(results: BenchResults): string {
     `| CPU | ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB |`,
     `| kernel | ${m.kernel} |`,
     `| runtimes | Node ${m.node}; ${m.go}; ${m.python} |`,
-    `| load generators | ${m.ghz === "unavailable" ? "ghz unavailable" : `ghz ${m.ghz}`}; ${m.h2load} |`,
+    `| load generators | ${m.ghz}; ${m.h2load} |`,
     `| load average at start | ${m.loadAverage.join(", ")} |`,
     "",
     "## Servers",

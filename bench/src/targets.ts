@@ -100,27 +100,30 @@ async function startTarget(
   }
 }
 
+/** Starts polyrpc's user service as `name` (its log and database files are named after it). */
+export function startPolyrpc(ctx: TargetContext, name: string): Promise<RunningTarget> {
+  const dir = join(repoRoot, "apps/user-service");
+  return startTarget(
+    ctx,
+    name,
+    {
+      command: process.execPath,
+      args: ["--import", "tsx", join(dir, "src/main.ts")],
+      cwd: dir,
+      env: { ...polyrpcEnv, DATABASE_PATH: join(ctx.workDir, `${name}-users.db`) },
+      portOf: loggedPort("gRPC server listening"),
+    },
+    ctx.listUsers,
+  );
+}
+
 /** polyrpc's user service: one Node process, SQLite in a file. */
 export const polyrpcTarget: TargetDef = {
   name: "polyrpc",
   description: "apps/user-service: grpc-js, the kit's call pipeline, SQLite file (one process)",
   unavailable: () => undefined,
   streamsListUsers: true,
-  start(ctx) {
-    const dir = join(repoRoot, "apps/user-service");
-    return startTarget(
-      ctx,
-      "polyrpc",
-      {
-        command: process.execPath,
-        args: ["--import", "tsx", join(dir, "src/main.ts")],
-        cwd: dir,
-        env: { ...polyrpcEnv, DATABASE_PATH: join(ctx.workDir, "polyrpc-users.db") },
-        portOf: loggedPort("gRPC server listening"),
-      },
-      ctx.listUsers,
-    );
-  },
+  start: (ctx) => startPolyrpc(ctx, "polyrpc"),
 };
 
 let goServer: Promise<string> | undefined;
