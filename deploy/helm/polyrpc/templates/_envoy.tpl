@@ -33,9 +33,8 @@ rotated certificate is served without a restart.
 {{- if contains "." $name -}}{{ $name }}{{- else -}}{{ printf "%s.%s.svc.%s" $name .Release.Namespace $lb.clusterDomain }}{{- end -}}
 {{- end -}}
 
-{{/* An SDS reference to a file-based secret: name + path config source watching the TLS directory. */}}
-{{- define "polyrpc.envoy.sdsRef" -}}
-name: {{ .name }}
+{{/* An SDS source for a file-based secret: the rendered resource file, reloaded when the TLS directory changes. */}}
+{{- define "polyrpc.envoy.sdsConfig" -}}
 sds_config:
   resource_api_version: V3
   path_config_source:
@@ -236,7 +235,8 @@ static_resources:
                   - http/1.1
                   {{- end }}
                 tls_certificate_sds_secret_configs:
-                  - {{- include "polyrpc.envoy.sdsRef" (dict "root" $root "name" "server_cert" "file" "sds-server-cert.yaml") | nindent 20 }}
+                  - name: server_cert
+                    {{- include "polyrpc.envoy.sdsConfig" (dict "root" $root "file" "sds-server-cert.yaml") | nindent 20 }}
           filters:
             - name: envoy.filters.network.http_connection_manager
               typed_config:
@@ -259,7 +259,7 @@ static_resources:
                             cluster: local_app
                             timeout: {{ $e.timeouts.route }}
                         {{- else }}
-                        {{- include "polyrpc.envoy.userServiceRoutes" (dict "root" $root "cluster" "local_app") | nindent 24 }}
+                        {{- include "polyrpc.envoy.userServiceRoutes" (dict "root" $root "cluster" "local_app") | trim | nindent 24 }}
                         {{- end }}
                       {{- if and $isChat $appValues.corsAllowOrigins }}
                       typed_per_filter_config:
@@ -309,7 +309,7 @@ static_resources:
                     - name: user_service
                       domains: ["*"]
                       routes:
-                        {{- include "polyrpc.envoy.userServiceRoutes" (dict "root" $root "cluster" "user_service") | nindent 24 }}
+                        {{- include "polyrpc.envoy.userServiceRoutes" (dict "root" $root "cluster" "user_service") | trim | nindent 24 }}
                 http_filters:
                   {{- include "polyrpc.envoy.grpcStatsFilter" $root | nindent 18 }}
                   - name: envoy.filters.http.router
@@ -329,7 +329,7 @@ static_resources:
         cluster_name: local_app
         endpoints:
           - lb_endpoints:
-              {{- include "polyrpc.envoy.lbEndpoints" $appEndpoints | nindent 14 }}
+              {{- include "polyrpc.envoy.lbEndpoints" $appEndpoints | trim | nindent 14 }}
       health_checks:
         {{- include "polyrpc.envoy.healthChecks" (dict "hc" $e.healthCheck "service" $service) | nindent 8 }}
       outlier_detection:
@@ -354,7 +354,7 @@ static_resources:
         endpoints:
           - lb_endpoints:
               {{- $host := include "polyrpc.envoy.userServiceHost" $root }}
-              {{- include "polyrpc.envoy.lbEndpoints" ($lb.endpoints | default (list (dict "address" $host "port" $lb.port))) | nindent 14 }}
+              {{- include "polyrpc.envoy.lbEndpoints" ($lb.endpoints | default (list (dict "address" $host "port" $lb.port))) | trim | nindent 14 }}
       health_checks:
         {{- include "polyrpc.envoy.healthChecks" (dict "hc" $lb.healthCheck "service" $lb.healthCheck.serviceName) | nindent 8 }}
       outlier_detection:
@@ -379,7 +379,8 @@ static_resources:
                     matcher:
                       exact: {{ $sni | quote }}
               validation_context_sds_secret_config:
-                {{- include "polyrpc.envoy.sdsRef" (dict "root" $root "name" "ca" "file" "sds-ca.yaml") | nindent 16 }}
+                name: ca
+                {{- include "polyrpc.envoy.sdsConfig" (dict "root" $root "file" "sds-ca.yaml") | nindent 16 }}
       {{- end }}
     {{- end }}
 {{- end -}}
