@@ -1,40 +1,20 @@
 import { Code } from "@connectrpc/connect";
-import { chatV1 } from "@polyrpc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   eventually,
   FakeUserDirectory,
   range,
+  readMessagesUntil,
   sequencesOf,
   sleep,
   startChatServer,
   StreamReader,
-  type ChatClient,
+  subscribeAs,
   type StorageKind,
   type TestChatServer,
 } from "./harness.js";
 
 const memberIds = Array.from({ length: 60 }, (_, i) => `member-${i}`);
-
-/** Subscribes as `userId` and waits until the server has announced it, i.e. it is live. */
-async function subscribeAs(client: ChatClient, room: string, userId: string, signal?: AbortSignal) {
-  const reader = new StreamReader(client.subscribe({ room, userId }, { signal }));
-  while (true) {
-    const event = await reader.next();
-    if (event.event.case === "presence" && event.event.value.userId === userId) return reader;
-  }
-}
-
-/** Reads until the message with sequence `last`, returning the message sequences seen. */
-async function readMessagesUntil(reader: StreamReader<chatV1.SubscribeResponse>, last: bigint): Promise<bigint[]> {
-  const seen: bigint[] = [];
-  while (seen.at(-1) !== last) {
-    const event = await reader.next();
-    if (event.event.case === "message") seen.push(event.event.value.sequence);
-    if (seen.length > 0 && seen.at(-1)! > last) throw new Error(`read past ${last}`);
-  }
-  return seen;
-}
 
 /** Both buses count their subscriptions per room. */
 type CountingBus = { subscriberCount(room: string): number };

@@ -276,6 +276,30 @@ export function sequencesOf(responses: Array<{ event: { case: string | undefined
   return responses.flatMap((r) => (r.event.case === "message" ? [(r.event.value as chatV1.ChatMessage).sequence] : []));
 }
 
+/** Subscribes as `userId` and waits until the server has announced it, i.e. it is live. */
+export async function subscribeAs(client: ChatClient, room: string, userId: string, signal?: AbortSignal) {
+  const reader = new StreamReader(client.subscribe({ room, userId }, { signal }));
+  while (true) {
+    const event = await reader.next();
+    if (event.event.case === "presence" && event.event.value.userId === userId) return reader;
+  }
+}
+
+/** Reads until the message with sequence `last`, returning the message sequences seen. */
+export async function readMessagesUntil(
+  reader: StreamReader<chatV1.SubscribeResponse>,
+  last: bigint,
+  timeoutMs = 5000,
+): Promise<bigint[]> {
+  const seen: bigint[] = [];
+  while (seen.at(-1) !== last) {
+    const event = await reader.next(timeoutMs);
+    if (event.event.case === "message") seen.push(event.event.value.sequence);
+    if (seen.length > 0 && seen.at(-1)! > last) throw new Error(`read past ${last}`);
+  }
+  return seen;
+}
+
 /** 1n..n as bigints. */
 export function range(from: number, to: number): bigint[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => BigInt(from + i));
