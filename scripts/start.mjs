@@ -1,52 +1,77 @@
 #!/usr/bin/env node
-// Starts every polyrpc service on its embedded defaults (SQLite under ./data), waits until each is
-// listening, runs the client demo against the user service, sends a chat message, and keeps them
-// running until Ctrl-C.
+// Starts every polyrpc service on its embedded defaults (SQLite under ./data) behind the real Envoy
+// sidecars the Helm chart configures (TLS with a development CA made now, per-RPC balancing over
+// the replicas), runs the client demo through Envoy over TLS, sends a chat message, and keeps
+// everything running until Ctrl-C.
 //
 //   pnpm start                    start, demo, keep running
 //   pnpm start --exit-after-demo  start, demo, stop (exit 0 only if everything answered)
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tsImport } from "tsx/esm/api";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const exitAfterDemo = process.argv.includes("--exit-after-demo");
 /** Where the services keep their SQLite files: ./data/<service>.db unless POLYRPC_DATA_DIR says otherwise. */
 const dataDir = process.env.POLYRPC_DATA_DIR ?? join(root, "data");
+/** The Envoy helpers of infra/envoy (TypeScript, loaded through tsx like the apps). */
+const envoy = await tsImport("../infra/envoy/src/index.ts", import.meta.url);
 
-/** The services `pnpm start` runs, in start order; `env` may use the targets of those before. */
+/** A port from the environment; 0 picks a free one. */
+const portOf = (name, fallback) => Number(process.env[name] ?? fallback);
+
+/** Envoy's ports: the two TLS listeners callers use, the admin pages and the chat's outbound listener. */
+const ports = await envoy.sidecarPorts({
+  userService: portOf("USER_SERVICE_PORT", 8443),
+  chat: portOf("CHAT_PORT", 8444),
+  userServiceAdmin: portOf("USER_SERVICE_ENVOY_ADMIN_PORT", 9901),
+  chatAdmin: portOf("CHAT_ENVOY_ADMIN_PORT", 9902),
+  outbound: portOf("USER_SERVICE_OUTBOUND_PORT", 15001),
+});
+const userServiceReplicas = portOf("USER_SERVICE_REPLICAS", 2);
+
+/**
+ * The app processes, in start order. The replicas listen on free loopback ports behind Envoy; the
+ * user service's replicas share one SQLite file (WAL), the chat asks the user service through its
+ * Envoy's outbound listener.
+ */
 const services = [
-  {
-    name: "user-service",
+  ...Array.from({ length: userServiceReplicas }, (_, i) => ({
+    name: userServiceReplicas > 1 ? `user-service-${i + 1}` : "user-service",
+    app: "user-service",
     entry: "apps/user-service/src/main.ts",
-    port: process.env.USER_SERVICE_PORT ?? "50051",
-    env: () => ({ METRICS_PORT: process.env.USER_SERVICE_METRICS_PORT ?? "9464" }),
-  },
+    // The first replica keeps the documented metrics port; the others take free ones.
+    env: { METRICS_PORT: i === 0 ? (process.env.USER_SERVICE_METRICS_PORT ?? "9464") : "0" },
+  })),
   {
     name: "chat",
+    app: "chat",
     entry: "apps/chat/src/main.ts",
-    port: process.env.CHAT_PORT ?? "50052",
-    env: (targets) => ({
-      USER_SERVICE_ADDRESS: targets["user-service"],
+    env: {
+      USER_SERVICE_ADDRESS: `127.0.0.1:${ports.outbound}`,
       METRICS_PORT: process.env.CHAT_METRICS_PORT ?? "9465",
-    }),
+    },
   },
 ];
 
 const children = [];
+let sidecars;
 
-function startService({ name, entry, port, env }, targets) {
+function startService({ name, app, entry, env }) {
   const child = spawn(process.execPath, ["--import", "tsx", join(root, entry)], {
     cwd: root,
     // The local, single-machine platform: development mode (authentication off unless AUTH_MODE
-    // says otherwise), each service with its own database file and metrics port.
+    // says otherwise), each app with its own database file and metrics port, plaintext on
+    // loopback: Envoy terminates TLS in front of it.
     env: {
       POLYRPC_ENV: "development",
       ...process.env,
-      PORT: port,
-      DATABASE_PATH: join(dataDir, `${name}.db`),
-      ...env?.(targets),
+      HOST: "127.0.0.1",
+      PORT: "0",
+      DATABASE_PATH: join(dataDir, `${app}.db`),
+      ...env,
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -64,7 +89,7 @@ function startService({ name, entry, port, env }, targets) {
       console.log(`[${name}] ${entry.level} ${entry.msg}${entry.method ? ` ${entry.method} ${entry.code}` : ""}`);
       // The RPC port (the metrics server logs its own "listening" line with another port).
       if (typeof entry.port === "number" && /^(gRPC|Connect) server listening/.test(entry.msg)) {
-        resolve(`localhost:${entry.port}`);
+        resolve({ app, address: "127.0.0.1", port: entry.port });
       }
     });
     child.once("exit", (code) => reject(new Error(`${name} exited with code ${code} before it was listening`)));
@@ -85,6 +110,7 @@ function cli(args, { capture = false } = {}) {
 }
 
 async function stopAll() {
+  await sidecars?.stop();
   await Promise.all(
     children
       .filter((c) => c.exitCode === null)
@@ -104,13 +130,38 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  const targets = {};
-  for (const service of services) targets[service.name] = await startService(service, targets);
-  const { "user-service": userService, chat } = targets;
+  // The first replica creates the schema; the others open the same files.
+  const replicas = [await startService(services[0])];
+  replicas.push(...(await Promise.all(services.slice(1).map(startService))));
 
-  console.log(`\nRunning the client demo against UserService at ${userService}\n`);
-  const demo = await cli(["demo", "--target", userService]);
+  // A development CA and server certificate for localhost, made now into the data directory.
+  const envoyDir = join(dataDir, "envoy");
+  const tls = envoy.createDevelopmentCertificates(join(envoyDir, "pki"));
+  sidecars = await envoy.startLocalSidecars({
+    dir: envoyDir,
+    tls,
+    ports,
+    userService: replicas.filter((r) => r.app === "user-service"),
+    chat: replicas.filter((r) => r.app === "chat"),
+    // Envoy's warnings and errors, and its health-check events (a replica ejected or back).
+    onLine: (app, line) => {
+      if (/\[(warning|error|critical)\]|health_checker_address|"host":/.test(line))
+        console.log(`[envoy ${app}] ${line}`);
+    },
+  });
+  const userService = `localhost:${ports.userService}`;
+  const chat = `localhost:${ports.chat}`;
+  const caArgs = ["--ca", tls.ca];
+  console.log(
+    `\nEnvoy (from the Helm chart's config) listening with TLS: UserService at ${userService}, ChatService at ${chat}`,
+  );
+
+  console.log(`\nRunning the client demo against UserService at ${userService} through Envoy over TLS\n`);
+  const demo = await cli(["demo", "--target", userService, ...caArgs]);
   if (demo.code !== 0) throw new Error(`the demo failed (exit ${demo.code})`);
+  // Envoy's own count of the calls it forwarded to each replica (its admin /clusters).
+  const perReplica = (await sidecars.userService.hosts("local_app")).map((h) => `${h.address}: ${h.requests}`);
+  console.log(`\nEnvoy balanced the demo's calls over the user-service replicas: ${perReplica.join(", ")}`);
 
   // A user for the chat, and a first message in the lobby, through the chat's gRPC API.
   const suffix = Math.random().toString(36).slice(2, 8);
@@ -126,27 +177,38 @@ try {
       "--json",
       "--target",
       userService,
+      ...caArgs,
     ],
     { capture: true },
   );
   const guest = JSON.parse(created.stdout).id;
   console.log(`\nSending a chat message to room "lobby" at ${chat} as guest-${suffix}\n`);
-  const sent = await cli(["chat", "send", "lobby", "--user", guest, "hello from make start", "--chat-target", chat]);
+  const sent = await cli([
+    ...["chat", "send", "lobby", "--user", guest, "hello from make start", "--chat-target", chat],
+    ...caArgs,
+  ]);
   if (sent.code !== 0) throw new Error(`the chat message was not sent (exit ${sent.code})`);
-  console.log("\nstart passed: the user service and the chat answered");
+  console.log("\nstart passed: the user service and the chat answered through Envoy over TLS");
 
   if (exitAfterDemo) {
     await stopAll();
     process.exit(0);
   }
+  const appList = (app) =>
+    replicas
+      .filter((r) => r.app === app)
+      .map((r) => `${r.address}:${r.port}`)
+      .join(", ");
+  const relCa = relative(process.cwd(), tls.ca);
   console.log(`
-polyrpc is running:
-  UserService (gRPC)                 ${userService}    data: ./data/user-service.db
-  ChatService (gRPC, gRPC-Web, Connect)  ${chat}    data: ./data/chat.db
+polyrpc is running behind Envoy (TLS 1.2+, certificate from a development CA: ${relCa}):
+  UserService (gRPC)                     ${userService}  -> replicas ${appList("user-service")}  data: ${join(dataDir, "user-service.db")}
+  ChatService (gRPC, gRPC-Web, Connect)  ${chat}  -> replica ${appList("chat")}  data: ${join(dataDir, "chat.db")}
+  Envoy admin (stats, clusters)          http://127.0.0.1:${ports.userServiceAdmin}, http://127.0.0.1:${ports.chatAdmin}
 
-Chat in the browser:   http://${chat}/?room=lobby&user=${guest}
-Chat in a terminal:    pnpm --filter @polyrpc/client cli chat join lobby --user ${guest}
-Call with grpcurl:     grpcurl -plaintext ${userService} list
+Chat in the browser:   https://${chat}/?room=lobby&user=${guest}  (trust ${relCa}, or use http://${appList("chat")}/ directly)
+Chat in a terminal:    pnpm --filter @polyrpc/client cli chat join lobby --user ${guest} --chat-target ${chat} --ca ${tls.ca}
+Call with grpcurl:     grpcurl -cacert ${relCa} ${userService} list
 
 Ctrl-C stops everything.`);
 } catch (err) {

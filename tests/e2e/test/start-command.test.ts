@@ -26,24 +26,37 @@ describe("the start command (README command A)", () => {
   const dir = mkdtempSync(join(tmpdir(), "polyrpc-start-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("starts the user service and the chat on SQLite, runs the demo and a chat message, and stops cleanly", async () => {
+  it("starts the user service and the chat on SQLite behind Envoy, runs the demo and a chat message over TLS, and stops cleanly", async () => {
     const { code, output } = await runStart({
+      // Every port free: Envoy's TLS listeners, its admin pages, the chat's outbound listener.
       USER_SERVICE_PORT: "0",
       CHAT_PORT: "0",
+      USER_SERVICE_ENVOY_ADMIN_PORT: "0",
+      CHAT_ENVOY_ADMIN_PORT: "0",
+      USER_SERVICE_OUTBOUND_PORT: "0",
       POLYRPC_DATA_DIR: dir,
       PASSWORD_HASH_COST: "1024",
       USER_SERVICE_METRICS_PORT: "0",
       CHAT_METRICS_PORT: "0",
     });
-    expect(output).toContain("[user-service] info gRPC server listening");
+    expect(output).toContain("[user-service-1] info gRPC server listening");
+    expect(output).toContain("[user-service-2] info gRPC server listening");
     expect(output).toContain("[chat] info Connect server listening (gRPC, gRPC-Web, Connect)");
+    expect(output).toMatch(/Envoy \(from the Helm chart's config\) listening with TLS: UserService at localhost:\d+/);
+    expect(output).toMatch(/Running the client demo against UserService at localhost:\d+ through Envoy over TLS/);
     expect(output).toContain("demo passed: all 8 steps behaved as expected");
+    // Envoy counted the demo's calls at the replicas (health checks are not requests).
+    expect(output).toMatch(/Envoy balanced the demo's calls over the user-service replicas: 127\.0\.0\.1:\d+: [1-9]/);
     expect(output).toMatch(/#1 \d\d:\d\d:\d\d [0-9a-f-]{36}: hello from make start/);
-    expect(output).toContain("start passed: the user service and the chat answered");
-    expect(output).toContain("[user-service] info server stopped");
+    expect(output).toContain("start passed: the user service and the chat answered through Envoy over TLS");
+    expect(output).toContain("[user-service-1] info server stopped");
+    expect(output).toContain("[user-service-2] info server stopped");
     expect(output).toContain("[chat] info server stopped");
     expect(code, output).toBe(0);
     expect(existsSync(join(dir, "user-service.db"))).toBe(true);
     expect(existsSync(join(dir, "chat.db"))).toBe(true);
+    // The development CA and certificate were made at start, into the data directory.
+    expect(existsSync(join(dir, "envoy/pki/ca.crt"))).toBe(true);
+    expect(existsSync(join(dir, "envoy/user-service/envoy.yaml"))).toBe(true);
   });
 });
