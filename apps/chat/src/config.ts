@@ -50,6 +50,12 @@ export const chatEnvSchema = serverEnvSchema
     DATABASE_PATH: z.string().min(1).default("./data/chat.db"),
     /** `host:port` of the UserService that vouches for user ids. */
     USER_SERVICE_ADDRESS: z.string().min(1).default("localhost:50051"),
+    /**
+     * How grpc-js spreads lookups over the addresses USER_SERVICE_ADDRESS resolves to: `pick_first`
+     * for one address or a balancing proxy (the Envoy sidecar's outbound listener), `round_robin`
+     * for `dns:///<headless Service>:<port>` when no sidecar balances.
+     */
+    USER_SERVICE_LB_POLICY: z.enum(["pick_first", "round_robin"]).default("pick_first"),
     /** How long a user the user service confirmed is trusted without asking again. */
     USER_CACHE_TTL_MS: integer(0, 24 * 3600 * 1000).default(30_000),
     /**

@@ -81,6 +81,7 @@ export async function startChat(config: Readonly<ChatConfig>, overrides: ChatOve
     overrides.users ??
     new GrpcUserDirectory({
       address: config.USER_SERVICE_ADDRESS,
+      loadBalancingPolicy: config.USER_SERVICE_LB_POLICY,
       cacheTtlMs: config.USER_CACHE_TTL_MS,
       outageGraceMs: config.USER_OUTAGE_GRACE_MS,
       lookupTimeoutMs: config.USER_LOOKUP_TIMEOUT_MS,

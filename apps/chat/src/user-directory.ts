@@ -61,8 +61,10 @@ export interface UserDirectory {
 
 /** Options of `GrpcUserDirectory`. */
 export interface GrpcUserDirectoryOptions {
-  /** `host:port` of the UserService. */
+  /** `host:port` of the UserService, or a grpc-js target such as `dns:///host:port`. */
   address: string;
+  /** grpc-js balancing over the target's addresses; `pick_first` when omitted. */
+  loadBalancingPolicy?: "pick_first" | "round_robin";
   /** Positive answers are trusted this long without asking again (0 = always ask). */
   cacheTtlMs: number;
   /** `isKnownRecently` holds this long after the last positive answer. */
@@ -95,8 +97,12 @@ export class GrpcUserDirectory implements UserDirectory {
 
   constructor(private readonly options: GrpcUserDirectoryOptions) {
     this.now = options.now ?? Date.now;
+    // round_robin keeps a subchannel to every address DNS returns and sends each lookup to the next.
+    const balancing = options.loadBalancingPolicy
+      ? { "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ [options.loadBalancingPolicy]: {} }] }) }
+      : {};
     this.client = createGrpcClient(UserService, options.address, {
-      channelOptions: { ...DEFAULT_CHANNEL_OPTIONS, ...options.channelOptions },
+      channelOptions: { ...DEFAULT_CHANNEL_OPTIONS, ...balancing, ...options.channelOptions },
     });
   }
 

@@ -45,11 +45,16 @@ export function startUserServiceReplica(databasePath: string): Promise<ServicePr
   });
 }
 
-/** A chat replica over `databasePath`, asking the user service at `userServiceAddress`. */
-export function startChatReplica(databasePath: string, userServiceAddress: string): Promise<ServiceProcess> {
+/** A chat replica over `databasePath`, asking the user service at `userServiceAddress`; `env` adds more. */
+export function startChatReplica(
+  databasePath: string,
+  userServiceAddress: string,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
   return startApp("chat", "@polyrpc/chat", "polyrpc-chat", "Connect server listening (gRPC, gRPC-Web, Connect)", {
     DATABASE_PATH: databasePath,
     USER_SERVICE_ADDRESS: userServiceAddress,
+    ...env,
   });
 }
 
