@@ -127,11 +127,12 @@ describe("the kit's PostgreSQL module", () => {
     it("maps a terminated backend (57P01) to UnavailableError and leaves unique violations to the caller", async () => {
       const { pool } = await freshPool("terminated");
       const client = await pool.connect();
+      client.on("error", () => {}); // the termination also arrives as an event once the query has failed
       const pid = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
-      const sleeping = client.query("SELECT pg_sleep(30)");
+      const sleeping = failure(client.query("SELECT pg_sleep(30)"));
       await sleep(100);
       await server.sql(`SELECT pg_terminate_backend(${pid})`);
-      const err = await failure(sleeping);
+      const err = await sleeping;
       client.release(true);
       expect(mapPostgresError(err)).toBeInstanceOf(UnavailableError);
 
@@ -177,6 +178,13 @@ describe("the kit's PostgreSQL module", () => {
         DeadlineExceededError,
       );
       expect(pool.totalCount).toBe(0);
+    });
+
+    it("runs a call whose deadline is further away than any timer (30 days)", async () => {
+      const { pool } = await freshPool("far-deadline");
+      const deadline = new Date(Date.now() + 30 * 24 * 3600 * 1000);
+      const { rows } = await postgresQuery<{ n: number }>(pool, { deadline }, "SELECT 1 AS n, pg_sleep(0.1)");
+      expect(rows[0]!.n).toBe(1);
     });
 
     it("times out a statement that waits for a lock another session holds", async () => {

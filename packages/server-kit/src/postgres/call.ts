@@ -11,6 +11,12 @@ export interface DatabaseCallOptions {
 /** How long a backend cancel may take to reach the server before the connection is simply closed. */
 const CANCEL_TIMEOUT_MS = 2000;
 
+/**
+ * Deadlines further away than this (about 24.8 days: the largest setTimeout delay and the largest
+ * statement_timeout) are treated as no deadline.
+ */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
 function deadlineError(): DeadlineExceededError {
   return new DeadlineExceededError("the deadline passed before the database answered");
 }
@@ -33,7 +39,12 @@ function backendPid(client: pg.PoolClient): number | undefined {
  * pool may be exhausted, and the busy connection is the one to cancel).
  */
 async function cancelBackend(pool: pg.Pool, pid: number): Promise<void> {
-  const client = new pg.Client({ ...pool.options, connectionTimeoutMillis: CANCEL_TIMEOUT_MS });
+  const client = new pg.Client({
+    ...pool.options,
+    // Its own name, so it is never mistaken for the work it cancels in pg_stat_activity.
+    application_name: `${pool.options.application_name ?? "polyrpc"} (cancel)`,
+    connectionTimeoutMillis: CANCEL_TIMEOUT_MS,
+  });
   client.on("error", () => {});
   try {
     await client.connect();
@@ -75,7 +86,8 @@ export async function withPostgresCall<T>(
   { transaction = false }: { transaction?: boolean } = {},
 ): Promise<T> {
   if (call.signal?.aborted) throw endedError(call);
-  const remainingMs = call.deadline ? call.deadline.getTime() - Date.now() : undefined;
+  const deadline = call.deadline && call.deadline.getTime() - Date.now() <= MAX_TIMEOUT_MS ? call.deadline : undefined;
+  const remainingMs = deadline ? deadline.getTime() - Date.now() : undefined;
   if (remainingMs !== undefined && remainingMs <= 0) throw deadlineError();
 
   // Rejects when the call ends (cancelled, or past its deadline) before the work does.
@@ -101,11 +113,19 @@ export async function withPostgresCall<T>(
     stopWatching();
     throw mapPostgresError(err);
   }
+  // A connection that breaks while checked out also emits 'error', which would crash the process
+  // unheard; the failure reaches the work through its query, so the event itself is ignored here.
+  const ignore = () => {};
+  client.on("error", ignore);
+  const release = (destroy?: boolean) => {
+    client.off("error", ignore);
+    client.release(destroy);
+  };
 
   const inTransaction = transaction || remainingMs !== undefined;
   const running = (async () => {
     if (inTransaction) {
-      const left = call.deadline ? Math.max(1, call.deadline.getTime() - Date.now()) : 0;
+      const left = deadline ? Math.max(1, deadline.getTime() - Date.now()) : 0;
       await client.query(left ? `BEGIN; SET LOCAL statement_timeout = ${left}` : "BEGIN");
     }
     const result = await work(client);
@@ -117,7 +137,7 @@ export async function withPostgresCall<T>(
 
   try {
     const result = await Promise.race([running, ended]);
-    client.release();
+    release();
     return result;
   } catch (err) {
     if (endError && err === endError) {
@@ -127,7 +147,7 @@ export async function withPostgresCall<T>(
       void (async () => {
         if (pid !== undefined) await cancelBackend(pool, pid).catch(() => {});
         await running.catch(() => {});
-        client.release(true);
+        release(true);
       })();
       throw err;
     }
@@ -138,7 +158,7 @@ export async function withPostgresCall<T>(
         () => false,
       );
     }
-    client.release(reusable ? undefined : true);
+    release(!reusable);
     throw mapPostgresError(err);
   } finally {
     stopWatching();

@@ -27,6 +27,9 @@ export async function runPostgresMigrations(pool: pg.Pool, { name, migrations }:
   const table = `${name}_schema_migrations`;
   const key = migrationLockKey(name).toString();
   const client = await pool.connect();
+  // A connection that breaks while checked out emits 'error' too; the failing query reports it.
+  const ignore = () => {};
+  client.on("error", ignore);
   let broken: Error | undefined;
   try {
     await client.query("SELECT pg_advisory_lock($1)", [key]);
@@ -58,6 +61,7 @@ export async function runPostgresMigrations(pool: pg.Pool, { name, migrations }:
     throw err;
   } finally {
     // A connection that failed may still hold the lock or a transaction: close it rather than reuse it.
+    client.off("error", ignore);
     client.release(broken);
   }
 }
