@@ -37,6 +37,7 @@ describe("the chat's route to the user service", () => {
     const { manifests } = render([]);
     const chat = container(deployment(manifests, "polyrpc-chat"), "chat");
     expect(envOf(chat, "USER_SERVICE_ADDRESS")?.value).toBe("127.0.0.1:15001");
+    expect(envOf(chat, "USER_SERVICE_LB_POLICY")?.value).toBe("pick_first");
   });
 
   it("resolves the user service's headless Service itself in headless mode", () => {
@@ -45,6 +46,7 @@ describe("the chat's route to the user service", () => {
     expect(envOf(chat, "USER_SERVICE_ADDRESS")?.value).toBe(
       "dns:///polyrpc-user-service-headless.polyrpc.svc.cluster.local:50051",
     );
+    expect(envOf(chat, "USER_SERVICE_LB_POLICY")?.value).toBe("round_robin");
     const service = manifests.find((m) => m.kind === "Service" && m.metadata.name === "polyrpc-user-service");
     expect(service?.spec?.clusterIP).toBe("None");
   });
