@@ -85,7 +85,10 @@ export class PostgresChatBus implements ChatBus {
   /** Opens the LISTEN connection; rejects with UnavailableError when the database cannot be reached. */
   async start(): Promise<void> {
     await this.connect();
-    if (!this.connected) throw new UnavailableError("the chat bus cannot reach the database");
+    if (this.connected) return;
+    // Nobody will use a bus that could not start: stop its reconnect attempts too.
+    await this.close();
+    throw new UnavailableError("the chat bus cannot reach the database");
   }
 
   /** Whether the LISTEN connection is up. */

@@ -1,9 +1,11 @@
 import { Code } from "@connectrpc/connect";
+import { UnavailableError } from "@polyrpc/server-kit";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresChatBus } from "../src/postgres-chat-bus.js";
 import {
   callError,
+  eventually,
   FakeUserDirectory,
   openPostgresLog,
   range,
@@ -89,6 +91,32 @@ describe("two chat replicas on one PostgreSQL database", () => {
     await resumed.cancel();
   });
 
+  it("lets go of a cancelled stream: its subscription ends and none of its queries stays on the server (F6)", async () => {
+    const room = "cancelled";
+    await Promise.all(Array.from({ length: 600 }, (_, i) => a.log.append(room, "alice", `m${i}`)));
+    const controller = new AbortController();
+    const reader = new StreamReader(
+      a.newClient().subscribe({ room, afterSequence: 0n }, { signal: controller.signal }),
+    );
+    await reader.take(10);
+    expect((a.bus as PostgresChatBus).subscriberCount(room)).toBe(1);
+    controller.abort();
+    await eventually(() => (a.bus as PostgresChatBus).subscriberCount(room) === 0);
+    const admin = new pg.Client({ connectionString: a.databaseUrl! });
+    await admin.connect();
+    try {
+      const active = async () => {
+        const { rows } = await admin.query<{ n: string }>(
+          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
+        );
+        return Number(rows[0]!.n);
+      };
+      await eventually(async () => (await active()) === 0, 1000);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it("refuses an after_sequence beyond the room's last message on either replica", async () => {
     await a.client.sendMessage({ room: "short", userId: "alice", text: "one" });
     for (const replica of [a, b]) {
@@ -150,5 +178,25 @@ describe("a replica whose LISTEN connection breaks", () => {
     await a.client.sendMessage({ room, userId: "alice", text: "after" });
     expect(await readMessagesUntil(watcher, 5n)).toEqual([5n]);
     await watcher.cancel();
+  });
+});
+
+describe("PostgresChatBus", () => {
+  it("refuses to start when its database cannot be reached, and closes itself", async () => {
+    const log = await openPostgresLog();
+    try {
+      const bus = new PostgresChatBus({
+        // Port 1 on loopback: nothing listens there.
+        connection: { connectionString: "postgres://postgres@127.0.0.1:1/chat", connectionTimeoutMillis: 1000 },
+        pool: log.pool,
+        log,
+        reconnectDelayMs: 10,
+      });
+      await expect(bus.start()).rejects.toThrow(new UnavailableError("the chat bus cannot reach the database"));
+      expect(bus.isConnected).toBe(false);
+      await expect(bus.subscribe("room", () => {})).rejects.toBeInstanceOf(UnavailableError);
+    } finally {
+      await log.close();
+    }
   });
 });
