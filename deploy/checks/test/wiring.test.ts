@@ -1,5 +1,8 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { render, type Manifest } from "../src/chart.js";
+import { withScratchFile } from "../src/scratch.js";
+import { repoRoot, run } from "../src/tools.js";
 
 interface Container {
   name: string;
@@ -106,5 +109,41 @@ describe("each app's pod", () => {
       key: "users-url",
     });
     expect(envOf(scaled, "DATABASE_PATH")).toBeUndefined();
+  });
+});
+
+describe("the helm test pod's scripts", () => {
+  const { manifests } = render([]);
+  const configMap = manifests.find((m) => m.kind === "ConfigMap" && m.metadata.name === "polyrpc-test");
+  const data = (configMap?.data ?? {}) as Record<string, string>;
+
+  it("parse: the shell script with sh -n, the health check with node --check", () => {
+    expect(Object.keys(data).sort()).toEqual(["health-check.mjs", "run.sh"]);
+    const shell = withScratchFile("run.sh", data["run.sh"]!, (path) => run("sh", ["-n", path]));
+    expect(shell.stderr).toBe("");
+    expect(shell.code).toBe(0);
+    const node = withScratchFile("health-check.mjs", data["health-check.mjs"]!, (path) =>
+      run(process.execPath, ["--check", path]),
+    );
+    expect(node.stderr).toBe("");
+    expect(node.code).toBe(0);
+  });
+
+  it("call health, create, get and chat send", () => {
+    expect(data["run.sh"]).toMatch(/health "\$POLYRPC_TARGET" user\.UserService/);
+    expect(data["run.sh"]).toMatch(/health "\$POLYRPC_CHAT_TARGET" chat\.v1\.ChatService/);
+    expect(data["run.sh"]).toMatch(/cli "\$@" --json create /);
+    expect(data["run.sh"]).toMatch(/cli "\$@" get "\$id"/);
+    expect(data["run.sh"]).toMatch(/cli "\$@" chat send /);
+  });
+
+  it("health check resolves its imports from the kit's directory and fails on an unreachable service", () => {
+    const result = run(
+      process.execPath,
+      ["--input-type=module", "-e", data["health-check.mjs"]!, "127.0.0.1:1", "user.UserService"],
+      { cwd: join(repoRoot, "packages/server-kit") },
+    );
+    expect(result.stderr).toMatch(/^health 127\.0\.0\.1:1 user\.UserService: 14 UNAVAILABLE/);
+    expect(result.code).toBe(1);
   });
 });
