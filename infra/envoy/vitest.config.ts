@@ -1,3 +1,5 @@
+import { mergeConfig } from "vitest/config";
 import { sharedVitestConfig } from "../../vitest.shared.js";
 
-export default sharedVitestConfig(import.meta.dirname);
+// One file at a time: each suite runs several app processes and Envoys on a small machine.
+export default mergeConfig(sharedVitestConfig(import.meta.dirname), { test: { fileParallelism: false } });

@@ -40,6 +40,8 @@ export interface EnvoyProcess {
   output(): string;
   /** The hosts of a cluster with their request counts and health. */
   hosts(cluster: string): Promise<UpstreamHost[]>;
+  /** Envoy's counters and gauges whose names match `filter` (a regular expression), by name. */
+  stats(filter: string): Promise<Record<string, number>>;
   /** Resolves once every host of `cluster` passes its health checks (rejects after `timeoutMs`). */
   waitForHealthy(cluster: string, timeoutMs?: number): Promise<void>;
   /** SIGTERM, SIGKILL after a grace period; resolves once it exited. */
@@ -134,6 +136,13 @@ export async function startEnvoy(options: StartEnvoyOptions): Promise<EnvoyProce
     adminUrl,
     output: () => output,
     hosts,
+    async stats(filter) {
+      const response = await fetch(`${adminUrl}/stats?format=json&filter=${encodeURIComponent(filter)}`);
+      const json = (await response.json()) as { stats?: Array<{ name?: string; value?: number }> };
+      return Object.fromEntries(
+        (json.stats ?? []).filter((s) => s.name && typeof s.value === "number").map((s) => [s.name!, s.value!]),
+      );
+    },
     async waitForHealthy(cluster, timeoutMs = 30_000) {
       const until = Date.now() + timeoutMs;
       for (;;) {

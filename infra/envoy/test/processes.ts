@@ -54,6 +54,9 @@ export function startChatReplica(
   return startApp("chat", "@polyrpc/chat", "polyrpc-chat", "Connect server listening (gRPC, gRPC-Web, Connect)", {
     DATABASE_PATH: databasePath,
     USER_SERVICE_ADDRESS: userServiceAddress,
+    // A first lookup opens connections through two Envoys and TLS; on a loaded CI machine that can
+    // take longer than the 2 s default.
+    USER_LOOKUP_TIMEOUT_MS: "10000",
     ...env,
   });
 }

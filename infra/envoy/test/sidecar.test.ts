@@ -166,6 +166,31 @@ describe("the chart's Envoy sidecars in front of local replicas (D5)", () => {
     expect(Object.keys(calls).sort()).toEqual(users.map((u) => `127.0.0.1:${u.port}`).sort());
     for (const count of Object.values(calls)) expect(count).toBeGreaterThan(0);
     expect(Object.values(calls).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(30);
+    // grpc_stats counted them per method and status.
+    const stats = await envoy.userService.stats("grpc\\.user\\.UserService\\.GetUser\\.success$");
+    expect(stats["cluster.local_app.grpc.user.UserService.GetUser.success"]).toBeGreaterThanOrEqual(30);
+  });
+
+  it("turns gRPC-Web over HTTP/1.1 into gRPC for the chat", async () => {
+    // GetHistoryRequest { room: "envoy-lobby" } in a gRPC-Web data frame.
+    const message = Buffer.concat([Buffer.from([0x0a, 11]), Buffer.from("envoy-lobby")]);
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
+    const body = join(dir, "grpc-web-request.bin");
+    writeFileSync(body, frame);
+    const curl = await runCommand("curl", [
+      ...["-sS", "--http1.1", "--cacert", certs.caCert, "--resolve", `localhost:${envoy.ports.chat}:127.0.0.1`],
+      ...["-H", "Content-Type: application/grpc-web+proto", "-H", "X-Grpc-Web: 1", "--data-binary", `@${body}`],
+      ...["-D", "-", `https://localhost:${envoy.ports.chat}/chat.v1.ChatService/GetHistory`],
+    ]);
+    expect(curl.code, curl.stderr).toBe(0);
+    expect(curl.stdout).toMatch(/^HTTP\/1\.1 200/);
+    expect(curl.stdout).toMatch(/content-type: application\/grpc-web/i);
+    // The trailers travel in the body as a gRPC-Web trailer frame.
+    expect(curl.stdout).toContain("grpc-status:0");
+    const stats = await envoy.chat.stats("grpc-web");
+    expect(Object.keys(stats).some((name) => name.includes("grpc-web") && name.endsWith("GetHistory.success"))).toBe(
+      true,
+    );
   });
 
   it("balances Connect calls over HTTP/1.1 over both chat replicas, and the chat's user lookups through its outbound listener", async () => {
