@@ -157,7 +157,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
           log(`skipping two replicas: ${reason}`);
         } else {
           log("starting chat x2 over PostgreSQL");
-          setups.push(await startChatSetup(workDir, 2));
+          try {
+            setups.push(await startChatSetup(workDir, 2));
+          } catch (err) {
+            const reason = `two chat replicas over PostgreSQL did not start: ${(err as Error).message.slice(0, 300)}`;
+            results.skipped.push({ what: "chat fan-out on two replicas over PostgreSQL", reason });
+            log(reason);
+          }
         }
         for (const setup of setups) results.servers[setup.name] = `apps/chat: ${setup.targets.length} replica(s)`;
         for (const subscribers of profile.fanoutSubscribers)
