@@ -110,5 +110,29 @@ export async function runGhz(options: GhzOptions): Promise<GhzResult> {
   const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
   clearInterval(sampler);
   if (code !== 0 || stdout.trim() === "") throw new Error(`ghz exited with ${code}: ${stderr || stdout}`);
-  return { ...parseGhzReport(stdout), loadgen };
+  const report = parseGhzReport(stdout);
+  return { ...(options.durationS !== undefined ? withoutCutOff(report) : report), loadgen };
+}
+
+/** What ghz reports for the calls still in flight when a `--duration` run stops and closes its connections. */
+const CUT_OFF: Record<string, string> = {
+  "rpc error: code = Unavailable desc = transport is closing": "Unavailable",
+  "rpc error: code = Canceled desc = grpc: the client connection is closing": "Canceled",
+};
+
+/**
+ * A `--duration` run ends by closing its connections under the calls in flight; ghz counts them
+ * as failures. They are the run's end, not the server's: drop them, and rate only OK calls.
+ */
+export function withoutCutOff(report: Omit<GhzResult, "loadgen">): Omit<GhzResult, "loadgen"> {
+  const errors = { ...report.errors };
+  for (const [message, code] of Object.entries(CUT_OFF)) {
+    const n = errors[message];
+    if (n === undefined) continue;
+    delete errors[message];
+    const left = (errors[code] ?? 0) - n;
+    if (left > 0) errors[code] = left;
+    else delete errors[code];
+  }
+  return { ...report, errors, rps: report.ok / report.totalS };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseGhzReport } from "../src/ghz.js";
+import { parseGhzReport, withoutCutOff } from "../src/ghz.js";
 import { parseH2loadReport } from "../src/h2load.js";
 import { spread } from "../src/stats.js";
 
@@ -28,6 +28,32 @@ describe("parseGhzReport", () => {
       p90Ms: 3,
       p99Ms: 9,
       meanMs: 2,
+    });
+  });
+});
+
+describe("withoutCutOff", () => {
+  it("drops the calls a --duration run cut off at its end and rates only the OK calls", () => {
+    const report = {
+      count: 110,
+      ok: 100,
+      errors: {
+        Unavailable: 8,
+        "rpc error: code = Unavailable desc = transport is closing": 6,
+        "rpc error: code = Unavailable desc = other": 2,
+        Canceled: 2,
+        "rpc error: code = Canceled desc = grpc: the client connection is closing": 2,
+      },
+      totalS: 2,
+      rps: 55,
+      p50Ms: 1,
+      p90Ms: 2,
+      p99Ms: 3,
+      meanMs: 1,
+    };
+    expect(withoutCutOff(report)).toMatchObject({
+      rps: 50,
+      errors: { Unavailable: 2, "rpc error: code = Unavailable desc = other": 2 },
     });
   });
 });
