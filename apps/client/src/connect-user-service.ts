@@ -1,6 +1,6 @@
-import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
+import { status, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { UserService } from "@polyrpc/proto";
-import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { createGrpcClient, isServiceError, type GrpcClient } from "@polyrpc/server-kit/client";
 import { channelOptionsWithToken } from "./bearer-token.js";
 import { userServiceConfig, type LoadBalancing } from "./service-config.js";
 
@@ -45,11 +45,52 @@ export function userServiceChannelOptions(
  * Call `close()` when done.
  */
 export function connectUserService(target: string, options: ConnectOptions = {}): UserServiceClient {
-  return createGrpcClient(UserService, target, {
+  const client = createGrpcClient(UserService, target, {
     credentials: options.credentials,
     channelOptions: channelOptionsWithToken(
       userServiceChannelOptions(options.channelOptions, options.loadBalancing),
       options.token,
     ),
   });
+  return { ...client, methods: { ...client.methods, getUser: retryCommittedRead(client.methods.getUser) } };
+}
+
+/** How many times a GetUser whose connection broke after the response began is tried again. */
+const COMMITTED_READ_RETRIES = 2;
+
+/**
+ * grpc-js retries a call on UNAVAILABLE only until the call is committed, that is until response
+ * headers arrive (gRFC A6). A replica that dies between sending the headers and the response (a
+ * kill -9 under load) leaves such a call failed with UNAVAILABLE although nothing went wrong
+ * that a second attempt would not fix. GetUser is a read, so it is tried again, after a short
+ * jittered pause and within the caller's deadline; every other UNAVAILABLE is the caller's.
+ */
+function retryCommittedRead(getUser: UserServiceClient["methods"]["getUser"]): UserServiceClient["methods"]["getUser"] {
+  return async (request, options = {}) => {
+    const deadline =
+      options.deadline ?? (options.timeoutMs !== undefined ? new Date(Date.now() + options.timeoutMs) : undefined);
+    for (let attempt = 0; ; attempt++) {
+      let committed = false;
+      try {
+        return await getUser(request, {
+          ...options,
+          ...(deadline && { deadline }),
+          onHeader: (header) => {
+            committed = true;
+            options.onHeader?.(header);
+          },
+        });
+      } catch (err) {
+        const again =
+          committed &&
+          attempt < COMMITTED_READ_RETRIES &&
+          isServiceError(err) &&
+          err.code === status.UNAVAILABLE &&
+          !options.signal?.aborted;
+        const pauseMs = 20 + Math.random() * 80;
+        if (!again || (deadline && deadline.getTime() - Date.now() <= pauseMs)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }
+  };
 }

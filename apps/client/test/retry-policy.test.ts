@@ -1,4 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Metadata } from "@grpc/grpc-js";
 import { protoFiles, UserService, type UserSchema } from "@polyrpc/proto";
 import {
   createLogger,
@@ -191,6 +192,62 @@ describe("connectUserService with its service config replaced", () => {
     try {
       expect(await codeOf(client.methods.getUser({ id: "u-1" }))).toBe("UNAVAILABLE");
       expect(attempts.getUser).toBe(1);
+    } finally {
+      client.close();
+      server.server.forceShutdown();
+    }
+  });
+});
+
+describe("connectUserService against a service that fails with UNAVAILABLE after sending response headers", () => {
+  /** Every call of GetUser and CreateUser sends its headers, then fails for the first `failures` attempts. */
+  async function startCommittingServer(failures: number) {
+    const attempts = { getUser: 0, createUser: 0 };
+    const impl: Partial<ServiceImpl<typeof UserService>> = {
+      async getUser(request, ctx) {
+        ctx.sendResponseHeader(new Metadata());
+        if (++attempts.getUser <= failures) throw new UnavailableError(`the replica went away (${attempts.getUser})`);
+        return { ...alice, id: request.id };
+      },
+      async createUser(request, ctx) {
+        ctx.sendResponseHeader(new Metadata());
+        if (++attempts.createUser <= failures) throw new UnavailableError("the replica went away");
+        return { ...alice, username: request.username };
+      },
+    };
+    const server = await startGrpcServer({
+      host: "127.0.0.1",
+      port: 0,
+      services: [grpcService(UserService, impl as ServiceImpl<typeof UserService>)],
+      files: protoFiles,
+      limits: serverEnvSchema.parse({}),
+      log: createLogger({ name: "committed-retry-test", level: "silent" }),
+    });
+    return { server, attempts };
+  }
+
+  it("tries a committed GetUser twice more, as a read is safe to repeat", async () => {
+    const { server, attempts } = await startCommittingServer(2);
+    const client = connectUserService(server.address);
+    try {
+      expect((await client.methods.getUser({ id: "u-7" }, { timeoutMs: 5000 })).id).toBe("u-7");
+      expect(attempts.getUser).toBe(3);
+    } finally {
+      client.close();
+      server.server.forceShutdown();
+    }
+  });
+
+  it("reports the UNAVAILABLE of the third committed GetUser, and never repeats a committed CreateUser", async () => {
+    const { server, attempts } = await startCommittingServer(10);
+    const client = connectUserService(server.address);
+    try {
+      expect(await codeOf(client.methods.getUser({ id: "u-7" }))).toBe("UNAVAILABLE");
+      expect(attempts.getUser).toBe(3);
+      expect(
+        await codeOf(client.methods.createUser({ username: "bob", email: "b@example.com", password: "pw123456" })),
+      ).toBe("UNAVAILABLE");
+      expect(attempts.createUser).toBe(1);
     } finally {
       client.close();
       server.server.forceShutdown();
