@@ -10,8 +10,9 @@ const require = createRequire(import.meta.url);
 
 /** A workspace package's directory and the absolute path of one of its `bin` entries. */
 function packageBin(name: string, bin: string): { dir: string; path: string } {
-  // The devDependencies on these packages exist so that pnpm links them here and turbo orders
-  // them; the tests only run their declared bins as processes, never import their code.
+  // The devDependencies on the apps exist so that pnpm links them here and turbo orders them; the
+  // tests run the services' declared bins as processes and never import their code. The client is
+  // also a library: the replica tests drive load through it.
   const manifestPath = require.resolve(`${name}/package.json`);
   const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { bin?: Record<string, string> };
   const relative = manifest.bin?.[bin];
@@ -92,11 +93,15 @@ export function startUserService(env: Record<string, string>, timeoutMs = 30_000
 }
 
 /**
- * Starts apps/chat as a process on a free port, over the SQLite file `DATABASE_PATH` and asking
- * the user service at `USER_SERVICE_ADDRESS` about users; resolves once it listens.
+ * Starts apps/chat as a process on a free port, over the SQLite file `DATABASE_PATH` or the
+ * PostgreSQL database `DATABASE_URL`, asking the user service at `USER_SERVICE_ADDRESS` about
+ * users; resolves once it listens.
  */
 export function startChatApp(
-  env: { DATABASE_PATH: string; USER_SERVICE_ADDRESS: string } & Record<string, string>,
+  env: ({ DATABASE_PATH: string } | { DATABASE_URL: string }) & { USER_SERVICE_ADDRESS: string } & Record<
+      string,
+      string
+    >,
   timeoutMs = 30_000,
 ): Promise<ChatAppProcess> {
   return startService(
