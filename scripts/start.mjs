@@ -6,6 +6,8 @@
 //
 //   pnpm start                    start, demo, keep running
 //   pnpm start --exit-after-demo  start, demo, stop (exit 0 only if everything answered)
+//   pnpm start --postgres         the same with a local PostgreSQL (./data/postgres) shared by
+//                                 several replicas of each service, chat fan-out through it
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { dirname, join, relative } from "node:path";
@@ -14,6 +16,7 @@ import { tsImport } from "tsx/esm/api";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const exitAfterDemo = process.argv.includes("--exit-after-demo");
+const withPostgres = process.argv.includes("--postgres");
 /** Where the services keep their SQLite files: ./data/<service>.db unless POLYRPC_DATA_DIR says otherwise. */
 const dataDir = process.env.POLYRPC_DATA_DIR ?? join(root, "data");
 /** The Envoy helpers of infra/envoy (TypeScript, loaded through tsx like the apps). */
@@ -31,6 +34,28 @@ const ports = await envoy.sidecarPorts({
   outbound: portOf("USER_SERVICE_OUTBOUND_PORT", 15001),
 });
 const userServiceReplicas = portOf("USER_SERVICE_REPLICAS", 2);
+/** Several chat replicas need a shared database for their rooms: one on SQLite, two on PostgreSQL. */
+const chatReplicas = portOf("CHAT_REPLICAS", withPostgres ? 2 : 1);
+if (chatReplicas > 1 && !withPostgres) {
+  console.error("CHAT_REPLICAS > 1 needs --postgres: chat replicas fan out through PostgreSQL");
+  process.exit(2);
+}
+
+/**
+ * With --postgres: PostgreSQL from Debian's package, its cluster kept in ./data/postgres, on a
+ * loopback port (POSTGRES_PORT, default a free one); every replica gets DATABASE_URL.
+ */
+let postgres;
+if (withPostgres) {
+  const { startLocalPostgres } = await tsImport("../packages/server-kit/src/testing/index.ts", import.meta.url);
+  postgres = await startLocalPostgres({ dir: join(dataDir, "postgres"), port: portOf("POSTGRES_PORT", 0) });
+  const exists = (await postgres.sql("SELECT 1 FROM pg_database WHERE datname = 'polyrpc'")).trim() === "1";
+  if (!exists) await postgres.createDatabase("polyrpc");
+}
+const databaseEnv = (app) =>
+  postgres
+    ? { DATABASE_URL: postgres.url.replace(/\/postgres$/, "/polyrpc") }
+    : { DATABASE_PATH: join(dataDir, `${app}.db`) };
 
 /**
  * The app processes, in start order. The replicas listen on free loopback ports behind Envoy; the
@@ -45,15 +70,15 @@ const services = [
     // The first replica keeps the documented metrics port; the others take free ones.
     env: { METRICS_PORT: i === 0 ? (process.env.USER_SERVICE_METRICS_PORT ?? "9464") : "0" },
   })),
-  {
-    name: "chat",
+  ...Array.from({ length: chatReplicas }, (_, i) => ({
+    name: chatReplicas > 1 ? `chat-${i + 1}` : "chat",
     app: "chat",
     entry: "apps/chat/src/main.ts",
     env: {
       USER_SERVICE_ADDRESS: `127.0.0.1:${ports.outbound}`,
-      METRICS_PORT: process.env.CHAT_METRICS_PORT ?? "9465",
+      METRICS_PORT: i === 0 ? (process.env.CHAT_METRICS_PORT ?? "9465") : "0",
     },
-  },
+  })),
 ];
 
 const children = [];
@@ -70,7 +95,7 @@ function startService({ name, app, entry, env }) {
       ...process.env,
       HOST: "127.0.0.1",
       PORT: "0",
-      DATABASE_PATH: join(dataDir, `${app}.db`),
+      ...databaseEnv(app),
       ...env,
     },
     stdio: ["ignore", "pipe", "inherit"],
@@ -86,7 +111,8 @@ function startService({ name, app, entry, env }) {
         console.log(`[${name}] ${line}`);
         return;
       }
-      console.log(`[${name}] ${entry.level} ${entry.msg}${entry.method ? ` ${entry.method} ${entry.code}` : ""}`);
+      const detail = entry.method ? ` ${entry.method} ${entry.code}` : entry.storage ? ` (${entry.storage})` : "";
+      console.log(`[${name}] ${entry.level} ${entry.msg}${detail}`);
       // The RPC port (the metrics server logs its own "listening" line with another port).
       if (typeof entry.port === "number" && /^(gRPC|Connect) server listening/.test(entry.msg)) {
         resolve({ app, address: "127.0.0.1", port: entry.port });
@@ -116,6 +142,7 @@ async function stopAll() {
       .filter((c) => c.exitCode === null)
       .map((c) => new Promise((resolve) => c.once("exit", resolve).kill("SIGTERM"))),
   );
+  await postgres?.destroy();
 }
 
 let stopping = false;
@@ -130,7 +157,8 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 try {
-  // The first replica creates the schema; the others open the same files.
+  // The first replica creates the schema; the others open the same files (on PostgreSQL they
+  // could all start at once: migrations take an advisory lock).
   const replicas = [await startService(services[0])];
   replicas.push(...(await Promise.all(services.slice(1).map(startService))));
 
@@ -200,13 +228,18 @@ try {
       .map((r) => `${r.address}:${r.port}`)
       .join(", ");
   const relCa = relative(process.cwd(), tls.ca);
+  const dataOf = (app) =>
+    postgres
+      ? `${postgres.url.replace(/\/postgres$/, "/polyrpc")} (${join(dataDir, "postgres")})`
+      : join(dataDir, `${app}.db`);
+  const firstChat = replicas.find((r) => r.app === "chat");
   console.log(`
 polyrpc is running behind Envoy (TLS 1.2+, certificate from a development CA: ${relCa}):
-  UserService (gRPC)                     ${userService}  -> replicas ${appList("user-service")}  data: ${join(dataDir, "user-service.db")}
-  ChatService (gRPC, gRPC-Web, Connect)  ${chat}  -> replica ${appList("chat")}  data: ${join(dataDir, "chat.db")}
+  UserService (gRPC)                     ${userService}  -> replicas ${appList("user-service")}  data: ${dataOf("user-service")}
+  ChatService (gRPC, gRPC-Web, Connect)  ${chat}  -> replicas ${appList("chat")}  data: ${dataOf("chat")}
   Envoy admin (stats, clusters)          http://127.0.0.1:${ports.userServiceAdmin}, http://127.0.0.1:${ports.chatAdmin}
 
-Chat in the browser:   https://${chat}/?room=lobby&user=${guest}  (trust ${relCa}, or use http://${appList("chat")}/ directly)
+Chat in the browser:   https://${chat}/?room=lobby&user=${guest}  (trust ${relCa}, or use http://${firstChat.address}:${firstChat.port}/ directly)
 Chat in a terminal:    pnpm --filter @polyrpc/client cli chat join lobby --user ${guest} --chat-target ${chat} --ca ${tls.ca}
 Call with grpcurl:     grpcurl -cacert ${relCa} ${userService} list
 

@@ -8,4 +8,4 @@ export {
   type ServiceProcess,
   type ServiceProcessOptions,
 } from "./service-process.js";
-export { startTestPostgres, type TestPostgres } from "./postgres.js";
+export { startLocalPostgres, startTestPostgres, type LocalPostgresOptions, type TestPostgres } from "./postgres.js";

@@ -1,8 +1,8 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -20,7 +20,7 @@ export interface TestPostgres {
   stop(): Promise<void>;
   /** Starts it again on the same port and data directory, after `stop`. */
   start(): Promise<void>;
-  /** Stops the server and removes its data directory. */
+  /** Stops the server and removes its data directory (unless it was given one to keep). */
   destroy(): Promise<void>;
 }
 
@@ -61,21 +61,51 @@ async function runAs(): Promise<{ uid: number; gid: number } | undefined> {
   return { uid, gid };
 }
 
+/** Where and how `startLocalPostgres` runs its server. */
+export interface LocalPostgresOptions {
+  /**
+   * A directory that keeps the cluster between runs (created and initialised when missing; left
+   * in place by `destroy`). Without it, a fresh temporary directory that `destroy` removes.
+   */
+  dir?: string;
+  /** The loopback port; a free one when omitted or 0. */
+  port?: number;
+}
+
 /**
  * Starts a PostgreSQL server for tests: initdb into a fresh temporary directory (trust auth,
  * durability off for speed), listening on 127.0.0.1 only, on a free port.
  */
-export async function startTestPostgres(): Promise<TestPostgres> {
+export function startTestPostgres(): Promise<TestPostgres> {
+  return startLocalPostgres();
+}
+
+/**
+ * Starts a PostgreSQL server on 127.0.0.1 only, trust auth for the `postgres` user, durability off
+ * (a development and test server, never a production one): in `options.dir` kept across runs, or
+ * in a temporary directory.
+ */
+export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<TestPostgres> {
   const bin = binDir();
   const user = await runAs();
-  const dir = mkdtempSync(join(tmpdir(), "polyrpc-pg-"));
+  const keep = options.dir !== undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "polyrpc-pg-"));
+  mkdirSync(dirname(dir), { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (user) chownSync(dir, user.uid, user.gid);
   const data = join(dir, "data");
-  await run(join(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"], {
-    ...user,
-    cwd: dir,
-  });
-  const port = await freePort();
+  if (!existsSync(join(data, "PG_VERSION"))) {
+    try {
+      await run(join(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"], {
+        ...user,
+        cwd: dir,
+      });
+    } catch (err) {
+      const who = user ? " (as root, PostgreSQL runs as the postgres user, which must be able to reach it)" : "";
+      throw new Error(`initdb failed in ${dir}${who}: ${(err as { stderr?: string }).stderr ?? String(err)}`);
+    }
+  }
+  const port = options.port || (await freePort());
   const base = `postgres://postgres@127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   let log = "";
@@ -133,7 +163,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     start,
     async destroy() {
       await stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (!keep) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
