@@ -1,12 +1,5 @@
 import { z } from "zod";
-import {
-  callPipelineEnvShape,
-  checkAuthEnv,
-  ConfigError,
-  loadConfig,
-  portSchema,
-  serverEnvSchema,
-} from "@polyrpc/server-kit";
+import { callPipelineEnvShape, checkAuthEnv, loadConfig, portSchema, serverEnvSchema } from "@polyrpc/server-kit";
 import { postgresEnvShape } from "@polyrpc/server-kit/postgres";
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -78,24 +71,6 @@ export const chatEnvSchema = serverEnvSchema
 
 /** The validated chat configuration. */
 export type ChatConfig = z.infer<typeof chatEnvSchema>;
-
-/**
- * A database URL for logs: the password replaced by `***`, and anything that does not parse as a
- * URL shown as `(not a URL)`, so that no part of a secret reaches a log line.
- */
-export function redactDatabaseUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return "(not a URL)";
-  }
-  if (parsed.password !== "") parsed.password = "***";
-  return parsed.toString();
-}
-
-/** The ConfigError type, re-exported for callers that catch a bad chat configuration. */
-export { ConfigError };
 
 /** Reads and validates the environment once; throws ConfigError naming every bad variable. */
 export function loadChatConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ChatConfig> {

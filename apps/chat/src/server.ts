@@ -1,11 +1,11 @@
 import { chatV1, protoFiles } from "@polyrpc/proto";
-import { createLogger, serverTls, startCallPipeline, type Logger } from "@polyrpc/server-kit";
+import { createLogger, redactUrlPassword, serverTls, startCallPipeline, type Logger } from "@polyrpc/server-kit";
 import { startConnectServer, type ConnectServerHandle } from "@polyrpc/server-kit/connect";
 import { createPostgresPool, postgresPoolOptions } from "@polyrpc/server-kit/postgres";
 import { InProcessChatBus, type ChatBus } from "./chat-bus.js";
 import type { ChatLog } from "./chat-log.js";
 import { chatServiceImpl } from "./chat-service.js";
-import { redactDatabaseUrl, type ChatConfig } from "./config.js";
+import type { ChatConfig } from "./config.js";
 import { PostgresChatBus } from "./postgres-chat-bus.js";
 import { PostgresChatLog } from "./postgres-chat-log.js";
 import { SqliteChatLog } from "./sqlite-chat-log.js";
@@ -41,7 +41,7 @@ export async function openChatStorage(
     logger.info({ storage: "sqlite", path: config.DATABASE_PATH }, "chat storage");
     return { log: new SqliteChatLog(config.DATABASE_PATH), bus: new InProcessChatBus() };
   }
-  logger.info({ storage: "postgres", url: redactDatabaseUrl(config.DATABASE_URL) }, "chat storage");
+  logger.info({ storage: "postgres", url: redactUrlPassword(config.DATABASE_URL) }, "chat storage");
   const pool = createPostgresPool({ ...postgresPoolOptions(config, "polyrpc-chat"), log: logger });
   let log: PostgresChatLog | undefined;
   try {
