@@ -1,19 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { loggedPort, startServiceProcess, type ServiceProcess } from "@polyrpc/server-kit/testing";
-
-const require = createRequire(import.meta.url);
-
-/** A workspace package's directory and one of its `bin` entries (the apps run as processes). */
-function packageBin(name: string, bin: string): { dir: string; path: string } {
-  const manifestPath = require.resolve(`${name}/package.json`);
-  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { bin?: Record<string, string> };
-  const relative = manifest.bin?.[bin];
-  if (!relative) throw new Error(`${name} declares no bin "${bin}"`);
-  return { dir: dirname(manifestPath), path: join(dirname(manifestPath), relative) };
-}
+import { join } from "node:path";
+import { loggedPort, packageBin, startServiceProcess, type ServiceProcess } from "@polyrpc/server-kit/testing";
 
 const started = new Set<ChildProcess>();
 
@@ -23,7 +10,7 @@ export function killAll(): void {
 }
 
 async function startApp(name: string, pkg: string, bin: string, listening: string, env: Record<string, string>) {
-  const { dir, path } = packageBin(pkg, bin);
+  const { dir, path } = packageBin(pkg, bin, import.meta.url);
   const service = await startServiceProcess({
     name,
     command: process.execPath,
@@ -132,7 +119,7 @@ export function runCommand(command: string, args: readonly string[], stdin = "")
 
 /** The polyrpc CLI as a process. */
 export function startCli(args: readonly string[]): Session {
-  const { dir, path } = packageBin("@polyrpc/client", "polyrpc");
+  const { dir, path } = packageBin("@polyrpc/client", "polyrpc", import.meta.url);
   return startCommand(process.execPath, ["--import", "tsx", path, ...args], dir);
 }
 

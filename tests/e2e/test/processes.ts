@@ -1,25 +1,22 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { loggedPort, startServiceProcess, type Exit, type ServiceProcess } from "@polyrpc/server-kit/testing";
+import { join } from "node:path";
+import {
+  loggedPort,
+  packageBin as workspaceBin,
+  startServiceProcess,
+  type Exit,
+  type ServiceProcess,
+} from "@polyrpc/server-kit/testing";
 
 export type { Exit, ServiceProcess };
 
-const require = createRequire(import.meta.url);
-
-/** A workspace package's directory and the absolute path of one of its `bin` entries. */
-function packageBin(name: string, bin: string): { dir: string; path: string } {
-  // The devDependencies on the apps exist so that pnpm links them here and turbo orders them; the
-  // tests run the services' declared bins as processes and never import their code. The client is
-  // also a library: the replica tests drive load through it.
-  const manifestPath = require.resolve(`${name}/package.json`);
-  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { bin?: Record<string, string> };
-  const relative = manifest.bin?.[bin];
-  if (!relative) throw new Error(`${name} declares no bin "${bin}"`);
-  const dir = dirname(manifestPath);
-  return { dir, path: join(dir, relative) };
-}
+/**
+ * A workspace package's bin, resolved from here. The devDependencies on the apps exist so that
+ * pnpm links them here and turbo orders them; the tests run the services' declared bins as
+ * processes and never import their code. The client is also a library: the replica tests drive
+ * load through it.
+ */
+const packageBin = (name: string, bin: string) => workspaceBin(name, bin, import.meta.url);
 
 function exitOf(child: ChildProcess): Promise<Exit> {
   return new Promise((resolve, reject) => {

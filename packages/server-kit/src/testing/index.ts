@@ -3,6 +3,7 @@ export { ReflectionClient, type ReflectionVersion } from "./reflection-client.js
 export { createTestCertificates, type TestCertificates } from "./test-certificates.js";
 export {
   loggedPort,
+  packageBin,
   startServiceProcess,
   type Exit,
   type ServiceProcess,

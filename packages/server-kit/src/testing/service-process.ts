@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 
 /** How a process ended. */
@@ -92,4 +95,18 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
       }
     },
   };
+}
+
+/**
+ * A workspace package's directory and the absolute path of one of its `bin` entries, resolved
+ * from `from` (the caller's `import.meta.url`, whose package links the workspace package), for
+ * running an app as a process.
+ */
+export function packageBin(name: string, bin: string, from: string): { dir: string; path: string } {
+  const manifestPath = createRequire(from).resolve(`${name}/package.json`);
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { bin?: Record<string, string> };
+  const relative = manifest.bin?.[bin];
+  if (!relative) throw new Error(`${name} declares no bin "${bin}"`);
+  const dir = dirname(manifestPath);
+  return { dir, path: join(dir, relative) };
 }
