@@ -80,9 +80,22 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     results: results.points,
   };
   const targetCtx: TargetContext = { workDir, listUsers: profile.listUsers, log };
+  // A point that fails (a load generator that times out, a server that dies) is written down as
+  // not measured, with the reason; the run goes on to the next one.
   const run = async <S extends CaseServer>(c: Case<S>) => {
     if (c.servers.length === 0) return;
-    results.points.push(...(await runCase(c, profile, log)));
+    try {
+      results.points.push(...(await runCase(c, profile, log)));
+    } catch (err) {
+      const reason = String((err as Error).message ?? err)
+        .split("\n")[0]!
+        .slice(0, 300);
+      results.skipped.push({
+        what: `${c.scenario} ${JSON.stringify(c.params)} ${c.mode}`,
+        reason: `failed: ${reason}`,
+      });
+      log(`${c.scenario} ${JSON.stringify(c.params)} ${c.mode} failed: ${reason}`);
+    }
   };
   const startAll = async (defs: TargetDef[]): Promise<RunningTarget[]> => {
     const running: RunningTarget[] = [];

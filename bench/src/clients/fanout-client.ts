@@ -86,7 +86,7 @@ const drainBy = now() + 2000;
 while (latenciesMs.length < sent * subscribers && now() < drainBy) await new Promise((r) => setTimeout(r, 20));
 measuring = false;
 abort.abort();
-await Promise.allSettled(streams);
+void Promise.allSettled(streams);
 latenciesMs.sort((a, b) => a - b);
 console.log(
   JSON.stringify({
@@ -100,3 +100,5 @@ console.log(
     p99Ms: percentile(latenciesMs, 99),
   }),
 );
+// Do not wait for 100 streams to wind down on a saturated machine: the numbers are out.
+process.exit(0);
