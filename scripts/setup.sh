@@ -6,20 +6,23 @@ cd "$(dirname "$0")/.."
 
 pnpm_version=$(node -p 'require("./package.json").packageManager.split("@")[1]')
 
-# Debian packages: a C++ toolchain for better-sqlite3, openssl for test certificates, Chromium for
-# the browser tests, PostgreSQL (server and psql) for the scale-out tests, python3-venv for the
-# project-local Python environments.
-debs=(git make g++ python3 python3-venv openssl chromium postgresql)
-missing=()
-for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
+# install_debs PACKAGE...: installs the Debian packages that are missing (as root; otherwise says
+# which to install and stops).
+install_debs() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+}
+# A C++ toolchain for better-sqlite3, openssl for test certificates, Chromium for the browser
+# tests, PostgreSQL (server and psql) for the scale-out tests, python3-venv for the project-local
+# Python environments.
+install_debs git make g++ python3 python3-venv openssl chromium postgresql
 
 # pnpm through corepack, at the version pinned in package.json. Corepack's built-in signing keys
 # lag behind the registry's, so its integrity check is turned off; the version stays pinned.
@@ -84,7 +87,7 @@ for mod in interop/go interop/grpc-testing/descriptors; do
 done
 
 # Each part of the project that needs more tools installs them in its own step here (deploy
-# checks, Envoy, benchmarks), using install_go_tool and install_python_env.
+# checks, Envoy, benchmarks), using install_debs, install_go_tool and install_python_env.
 for step in scripts/setup.d/*.sh; do
   [ -e "$step" ] || continue
   # shellcheck source=/dev/null
