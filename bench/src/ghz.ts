@@ -1,5 +1,4 @@
-import { spawn } from "node:child_process";
-import { measureUsage, type ServerUsage } from "./proc-stats.js";
+import { runLoadGenerator, type ServerUsage } from "./proc-stats.js";
 import { pinned, type Cpus } from "./processes.js";
 
 /** One ghz run. */
@@ -92,23 +91,7 @@ export async function runGhz(options: GhzOptions): Promise<GhzResult> {
   if (options.rps !== undefined) args.push("--rps", String(Math.max(1, Math.round(options.rps))));
   args.push(options.target);
   const [command, argv] = pinned(options.cpus, options.ghz, args);
-  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  const usage = measureUsage([child.pid!]);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  let loadgen: ServerUsage = { cpuCores: NaN, peakRssMiB: NaN };
-  // Read ghz's CPU just before it exits; once reaped, /proc forgets it.
-  const sampler = setInterval(() => {
-    try {
-      loadgen = usage.stop();
-    } catch {
-      // already gone
-    }
-  }, 200);
-  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  clearInterval(sampler);
+  const { code, stdout, stderr, usage: loadgen } = await runLoadGenerator(command, argv);
   if (code !== 0 || stdout.trim() === "") throw new Error(`ghz exited with ${code}: ${stderr || stdout}`);
   const report = parseGhzReport(stdout);
   return { ...(options.durationS !== undefined ? withoutCutOff(report) : report), loadgen };

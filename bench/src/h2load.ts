@@ -1,5 +1,4 @@
-import { spawn } from "node:child_process";
-import { measureUsage, type ServerUsage } from "./proc-stats.js";
+import { runLoadGenerator, type ServerUsage } from "./proc-stats.js";
 import { pinned, type Cpus } from "./processes.js";
 
 /** One h2load run: the same gRPC request, as raw HTTP/2 POSTs. */
@@ -62,22 +61,7 @@ export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
   else args.push("--requests", String(options.total ?? 200));
   args.push(options.url);
   const [command, argv] = pinned(options.cpus, options.h2load, args);
-  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  const usage = measureUsage([child.pid!]);
-  let loadgen: ServerUsage = { cpuCores: NaN, peakRssMiB: NaN };
-  const sampler = setInterval(() => {
-    try {
-      loadgen = usage.stop();
-    } catch {
-      // already gone
-    }
-  }, 200);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  clearInterval(sampler);
+  const { code, stdout, stderr, usage: loadgen } = await runLoadGenerator(command, argv);
   if (code !== 0) throw new Error(`h2load exited with ${code}: ${stderr}${stdout}`);
   return { ...parseH2loadReport(stdout), loadgen };
 }

@@ -92,15 +92,6 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
   };
 }
 
-/** `portOf` for polyrpc servers: the `port` of the pino line whose `msg` is `message`. */
-export function loggedPort(message: string): StartOptions["portOf"] {
-  return (line) => (line.msg === message && typeof line.port === "number" ? line.port : undefined);
-}
-
-/** `portOf` for the docs' Go and Python servers, which print `{"listening":<port>}`. */
-export const listeningField: StartOptions["portOf"] = (line) =>
-  typeof line.listening === "number" ? line.listening : undefined;
-
 /** Runs `taskset` so every thread of `pid` (and the threads it starts later) runs on `cpus`. */
 export async function pin(pid: number, cpus: Cpus): Promise<void> {
   await new Promise<void>((resolve, reject) =>

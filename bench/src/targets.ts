@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { seedUsers, userClient } from "./clients.js";
 import { repoRoot } from "./paths.js";
-import { listeningField, loggedPort, startServer, type ServerProcess, type StartOptions } from "./processes.js";
+import { listeningPort, loggedPort } from "@polyrpc/server-kit/testing";
+import { startServer, type ServerProcess, type StartOptions } from "./processes.js";
 
 const run = promisify(execFile);
 
@@ -152,7 +153,7 @@ export const goTarget: TargetDef = {
         command: await buildGoServer(ctx.workDir),
         args: ["--port", "0"],
         cwd: join(repoRoot, "interop/go"),
-        portOf: listeningField,
+        portOf: listeningPort,
       },
       1,
     );
@@ -172,7 +173,7 @@ export const pythonTarget: TargetDef = {
     return startTarget(
       ctx,
       "python",
-      { command: python, args: ["server.py", "--port", "0"], cwd: dir, portOf: listeningField },
+      { command: python, args: ["server.py", "--port", "0"], cwd: dir, portOf: listeningPort },
       1,
     );
   },

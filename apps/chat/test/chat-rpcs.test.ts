@@ -1,3 +1,4 @@
+import { Pushable } from "@polyrpc/server-kit/testing";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -6,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   callError,
   FakeUserDirectory,
-  Pushable,
   range,
   requestsOf,
   sequencesOf,

@@ -157,31 +157,6 @@ export async function startChatServer(options: TestChatServerOptions = {}): Prom
   };
 }
 
-export class Pushable<T> implements AsyncIterable<T> {
-  private readonly items: T[] = [];
-  private wake: (() => void) | undefined;
-  private ended = false;
-
-  push(item: T): void {
-    this.items.push(item);
-    this.wake?.();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.wake?.();
-  }
-
-  // An async generator, because connect's client needs `throw` and `return` on request iterators.
-  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-    while (true) {
-      if (this.items.length > 0) yield this.items.shift()!;
-      else if (this.ended) return;
-      else await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-}
-
 /** The given requests as an async iterable that ends after the last one. */
 export async function* requestsOf<T>(...items: T[]): AsyncGenerator<T> {
   yield* items;

@@ -1,3 +1,4 @@
+import { Pushable } from "@polyrpc/server-kit/testing";
 import { Code } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { chatV1, protoFiles, UserService } from "@polyrpc/proto";
@@ -22,7 +23,6 @@ import {
 } from "../src/user-directory.js";
 import {
   callError,
-  Pushable,
   requestsOf,
   startChatServer,
   startUserServiceProcess,

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { userClient } from "../clients.js";
-import { Queue } from "../queue.js";
+import { Pushable } from "@polyrpc/server-kit/testing";
 import { percentile } from "../stats.js";
 import type { ChatMessage } from "@polyrpc/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -22,7 +22,7 @@ const { values } = parseArgs({
 });
 if (!values.target) throw new Error("--target is required");
 
-const outbox = new Queue<MessageInitShape<typeof ChatMessageSchema>>();
+const outbox = new Pushable<MessageInitShape<typeof ChatMessageSchema>>();
 const replies: AsyncIterator<ChatMessage> = userClient(values.target, values.ca).chat(outbox)[Symbol.asyncIterator]();
 
 async function roundTrip(i: number): Promise<number> {

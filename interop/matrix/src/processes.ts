@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { loggedPort, startServiceProcess } from "@polyrpc/server-kit/testing";
+import { listeningPort, loggedPort, startServiceProcess } from "@polyrpc/server-kit/testing";
 import type { ServerName } from "./expectations.js";
 import type { Observation } from "./observation.js";
 
@@ -57,10 +57,6 @@ async function startProcess(
   return { name, address: service.target, stop: async () => void (await service.stop()) };
 }
 
-/** `portOf` for the docs' Go and Python servers, which print `{"listening":<port>}`. */
-const listeningField = (line: Record<string, unknown>) =>
-  typeof line.listening === "number" ? line.listening : undefined;
-
 export function startServer(name: ServerName, tls: TlsFiles | undefined, goServer: string): Promise<RunningServer> {
   const tlsArgs = tls ? ["--tls-cert", tls.serverCert, "--tls-key", tls.serverKey] : [];
   switch (name) {
@@ -88,9 +84,9 @@ export function startServer(name: ServerName, tls: TlsFiles | undefined, goServe
       );
     }
     case "go":
-      return startProcess(name, goServer, ["--port", "0", ...tlsArgs], { cwd: goDir }, listeningField);
+      return startProcess(name, goServer, ["--port", "0", ...tlsArgs], { cwd: goDir }, listeningPort);
     case "python":
-      return startProcess(name, python, ["server.py", "--port", "0", ...tlsArgs], { cwd: pythonDir }, listeningField);
+      return startProcess(name, python, ["server.py", "--port", "0", ...tlsArgs], { cwd: pythonDir }, listeningPort);
   }
 }
 

@@ -2,6 +2,7 @@ export { HealthClient, type ServingStatusName } from "./health-client.js";
 export { ReflectionClient, type ReflectionVersion } from "./reflection-client.js";
 export { createTestCertificates, type TestCertificates } from "./test-certificates.js";
 export {
+  listeningPort,
   loggedPort,
   packageBin,
   startServiceProcess,
@@ -10,3 +11,5 @@ export {
   type ServiceProcessOptions,
 } from "./service-process.js";
 export { startLocalPostgres, startTestPostgres, type LocalPostgresOptions, type TestPostgres } from "./postgres.js";
+export { Pushable } from "./pushable.js";
+export { startCommand, type CommandOptions, type CommandRun, type CommandSession } from "./command-session.js";

@@ -41,6 +41,10 @@ export function loggedPort(message: string): ServiceProcessOptions["portOf"] {
   return (line) => (line.msg === message && typeof line.port === "number" ? line.port : undefined);
 }
 
+/** `portOf` for the docs' Go and Python servers, which print `{"listening":<port>}`. */
+export const listeningPort: ServiceProcessOptions["portOf"] = (line) =>
+  typeof line.listening === "number" ? line.listening : undefined;
+
 /**
  * Starts a server as a process and resolves once a JSON line on its stdout gives its port; fails
  * with everything it printed if it exits first or stays silent past the timeout.

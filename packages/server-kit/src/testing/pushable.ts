@@ -1,5 +1,8 @@
-/** An async iterable fed by `push`, ended by `end`: the request side of a stream driven by hand. */
-export class Queue<T> implements AsyncIterable<T> {
+/**
+ * An async iterable fed by `push` and ended by `end`: the request side of a client or bidi stream
+ * driven by hand in tests and load generators.
+ */
+export class Pushable<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
   private wake: (() => void) | undefined;
   private ended = false;
@@ -14,7 +17,7 @@ export class Queue<T> implements AsyncIterable<T> {
     this.wake?.();
   }
 
-  // A generator, so that the iterator has the return and throw that connect's pipes call.
+  // An async generator, because connect's client needs `throw` and `return` on request iterators.
   async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     for (;;) {
       if (this.items.length > 0) yield this.items.shift()!;
