@@ -1,6 +1,14 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { loggedPort, packageBin, startServiceProcess, type ServiceProcess } from "@polyrpc/server-kit/testing";
+import {
+  loggedPort,
+  packageBin,
+  startCommand as startCommandSession,
+  startServiceProcess,
+  type CommandRun,
+  type CommandSession,
+  type ServiceProcess,
+} from "@polyrpc/server-kit/testing";
 
 const started = new Set<ChildProcess>();
 
@@ -49,65 +57,17 @@ export function startChatReplica(
 }
 
 /** What a command printed and how it exited. */
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = CommandRun;
 
 /** A process with its stdin open (the CLI's `chat join`, `openssl s_client`). */
-export interface Session {
-  child: ChildProcess;
-  write(text: string): void;
-  end(): void;
-  /** Resolves once stdout matches `pattern`; rejects after `timeoutMs` or if it exits first. */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
-  finished: Promise<Run>;
-}
+export type Session = CommandSession;
 
-/** Starts a command with its stdin open. */
+/** Starts a command with its stdin open; `waitFor` waits 15 s unless told otherwise. */
 export function startCommand(command: string, args: readonly string[], cwd?: string): Session {
-  const child = spawn(command, [...args], { cwd, stdio: ["pipe", "pipe", "pipe"] });
-  started.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin!.on("error", () => {});
-  const finished = new Promise<Run>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code) => {
-      started.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-  return {
-    child,
-    write: (text) => child.stdin!.write(text),
-    end: () => child.stdin!.end(),
-    waitFor(pattern, timeoutMs = 15_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (!pattern.test(stdout)) return;
-          clearTimeout(timer);
-          child.stdout!.off("data", check);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          child.stdout!.off("data", check);
-          reject(new Error(`no ${pattern} in ${timeoutMs} ms:\n${stdout}\n${stderr}`));
-        }, timeoutMs);
-        child.stdout!.on("data", check);
-        void finished.then(() => {
-          clearTimeout(timer);
-          if (pattern.test(stdout)) resolve();
-          else reject(new Error(`exited without ${pattern}:\n${stdout}\n${stderr}`));
-        });
-        check();
-      });
-    },
-    finished,
-  };
+  const session = startCommandSession(command, args, { cwd });
+  started.add(session.child);
+  void session.finished.finally(() => started.delete(session.child)).catch(() => {});
+  return { ...session, waitFor: (pattern, waitMs = 15_000) => session.waitFor(pattern, waitMs) };
 }
 
 /** Runs a command to the end with `stdin`. */

@@ -1,9 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import {
   loggedPort,
   packageBin as workspaceBin,
+  startCommand,
   startServiceProcess,
+  type CommandSession,
   type Exit,
   type ServiceProcess,
 } from "@polyrpc/server-kit/testing";
@@ -17,13 +19,6 @@ export type { Exit, ServiceProcess };
  * load through it.
  */
 const packageBin = (name: string, bin: string) => workspaceBin(name, bin, import.meta.url);
-
-function exitOf(child: ChildProcess): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", (code, signal) => resolve({ code, signal }));
-  });
-}
 
 /** Every child these helpers started and that may still run, for `killAll`. */
 const children = new Set<ChildProcess>();
@@ -134,16 +129,7 @@ export interface CliOptions {
 }
 
 /** A CLI process that keeps its stdin open, for the interactive commands (`chat join`). */
-export interface CliSession {
-  child: ChildProcess;
-  /** Writes to its stdin. */
-  write(text: string): void;
-  /** Closes its stdin. */
-  end(): void;
-  /** What it printed to stdout so far. */
-  stdout(): string;
-  /** Resolves once stdout matches `pattern`; rejects after `timeoutMs` or when it exits first. */
-  waitFor(pattern: string | RegExp, timeoutMs?: number): Promise<void>;
+export interface CliSession extends Omit<CommandSession, "finished"> {
   /** Resolves when it has exited and its pipes are drained. */
   finished: Promise<CliRun>;
 }
@@ -151,65 +137,13 @@ export interface CliSession {
 /** Starts apps/client's `polyrpc` CLI as a process with `args`, its stdin open. */
 export function startCli(target: string, args: readonly string[], options: CliOptions = {}): CliSession {
   const { dir, path } = packageBin("@polyrpc/client", "polyrpc");
-  const child = track(
-    spawn(process.execPath, ["--import", "tsx", path, ...args], {
-      cwd: dir,
-      env: { ...process.env, POLYRPC_TARGET: target, ...options.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    }),
-  );
-  const exited = exitOf(child);
-  // Writing to a CLI that already exited fails with EPIPE; its exit status tells the story.
-  child.stdin!.on("error", () => {});
-  let stdout = "";
-  let stderr = "";
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const finished = exited
-    .finally(() => clearTimeout(timer))
-    .then(async (exit) => {
-      // 'exit' can come before the pipes are drained; wait for them to close.
-      await Promise.all(
-        [child.stdout, child.stderr].map((s) => (s!.closed ? undefined : new Promise((r) => s!.once("close", r)))),
-      );
-      return { ...exit, stdout, stderr, json: () => jsonLines(stdout) };
-    });
-
-  function waitFor(pattern: string | RegExp, waitMs = 10_000): Promise<void> {
-    const matches = () => (typeof pattern === "string" ? stdout.includes(pattern) : pattern.test(stdout));
-    return new Promise((resolve, reject) => {
-      const done = (err?: Error) => {
-        clearTimeout(giveUp);
-        child.stdout!.off("data", check);
-        if (err) reject(err);
-        else resolve();
-      };
-      const check = () => {
-        if (matches()) done();
-      };
-      const giveUp = setTimeout(
-        () => done(new Error(`no ${pattern} in ${waitMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`)),
-        waitMs,
-      );
-      // Listeners run in order: the accumulating one above comes first.
-      child.stdout!.on("data", check);
-      void finished.then(() =>
-        matches() ? done() : done(new Error(`exited without ${pattern}:\n${stdout}${stderr}`)),
-      );
-      check();
-    });
-  }
-
-  return {
-    child,
-    write: (text) => child.stdin!.write(text),
-    end: () => child.stdin!.end(),
-    stdout: () => stdout,
-    waitFor,
-    finished,
-  };
+  const session = startCommand(process.execPath, ["--import", "tsx", path, ...args], {
+    cwd: dir,
+    env: { POLYRPC_TARGET: target, ...options.env },
+    timeoutMs: options.timeoutMs ?? 30_000,
+  });
+  track(session.child);
+  return { ...session, finished: session.finished.then((run) => ({ ...run, json: () => jsonLines(run.stdout) })) };
 }
 
 /** Runs apps/client's `polyrpc` CLI as a process with `args`, optionally feeding `stdin`. */
