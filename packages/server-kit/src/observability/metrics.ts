@@ -1,6 +1,7 @@
+import { performance } from "node:perf_hooks";
 import { status as Status } from "@grpc/grpc-js";
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
-import type { CallHook, MethodKind } from "../call-hooks.js";
+import { collectDefaultMetrics, Registry, type Metric } from "prom-client";
+import type { CallHook, CallTap, MethodKind } from "../call-hooks.js";
 
 /**
  * The `grpc_type` label values, spelled as go-grpc-prometheus spells them so that its dashboards
@@ -37,7 +38,10 @@ const GRPC_CODE: Record<number, string> = {
   [Status.UNAUTHENTICATED]: "Unauthenticated",
 };
 
-const LABELS = ["grpc_type", "grpc_service", "grpc_method"] as const;
+/** prometheus.DefBuckets, as go-grpc-prometheus uses (seconds). */
+const BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+const HANDLING = "grpc_server_handling_seconds";
 
 /**
  * Creates a registry for one process's metrics. With `processMetrics` (the default) it also holds
@@ -51,49 +55,255 @@ export function createMetricsRegistry(options: { processMetrics?: boolean } = {}
   return registry;
 }
 
-function counter(registry: Registry, name: string, help: string, labelNames: readonly string[]) {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<string>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
+interface MethodLabels {
+  grpc_type: string;
+  grpc_service: string;
+  grpc_method: string;
 }
 
 /**
- * The go-grpc-prometheus server metrics in `registry` (created once per registry, so both
- * runtimes' servers in one process can share it).
+ * Everything counted for one method, as plain numbers: calls update these fields and nothing
+ * else, and the registry reads them only when scraped.
  */
-function grpcServerMetrics(registry: Registry) {
-  const handling =
-    (registry.getSingleMetric("grpc_server_handling_seconds") as Histogram<string> | undefined) ??
-    new Histogram({
-      name: "grpc_server_handling_seconds",
-      help: "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
-      labelNames: LABELS,
-      // prometheus.DefBuckets, as go-grpc-prometheus uses.
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    });
-  return {
-    started: counter(registry, "grpc_server_started_total", "Total number of RPCs started on the server.", LABELS),
-    handled: counter(
-      registry,
+class MethodSeries {
+  started = 0;
+  received = 0;
+  sent = 0;
+  /** Calls per bucket of BUCKETS (not cumulative); slower calls are only in `count`. */
+  readonly buckets = new Float64Array(BUCKETS.length);
+  sum = 0;
+  count = 0;
+  /** Ended calls by gRPC status code. */
+  readonly handled = new Map<number, number>();
+
+  constructor(
+    readonly labels: MethodLabels,
+    private readonly metrics: GrpcServerMetrics,
+  ) {}
+
+  start(): CallTap {
+    if (this.started++ === 0) this.metrics.startedOrder.push(this);
+    return new MetricsTap(this, performance.now());
+  }
+
+  request(): void {
+    if (this.received++ === 0) this.metrics.receivedOrder.push(this);
+  }
+
+  response(): void {
+    if (this.sent++ === 0) this.metrics.sentOrder.push(this);
+  }
+
+  /** Records the end of a call that took `ms`. */
+  end(code: number, ms: number): void {
+    // Whole nanoseconds, as prom-client's process.hrtime() timer measured.
+    const seconds = Math.round(ms * 1e6) / 1e9;
+    if (this.count++ === 0) this.metrics.handlingOrder.push(this);
+    this.sum += seconds;
+    const buckets = this.buckets;
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= BUCKETS[i]!) {
+        buckets[i]!++;
+        break;
+      }
+    }
+    const handled = this.handled.get(code);
+    if (handled === undefined) this.metrics.handledOrder.push([this, code]);
+    this.handled.set(code, (handled ?? 0) + 1);
+  }
+}
+
+/** Follows one call: the one object a call allocates for its metrics. */
+class MetricsTap implements CallTap {
+  constructor(
+    private readonly series: MethodSeries,
+    private readonly startedAt: number,
+  ) {}
+
+  request(): void {
+    this.series.request();
+  }
+
+  response(): void {
+    this.series.response();
+  }
+
+  end(code: Status): void {
+    this.series.end(code, performance.now() - this.startedAt);
+  }
+}
+
+type MetricType = "counter" | "histogram";
+
+interface MetricValue {
+  value: number;
+  metricName?: string;
+  /** prom-client's (unused) exemplar slot of histogram buckets, kept so getMetricsAsJSON() is unchanged. */
+  exemplar?: null;
+  labels: Record<string, string | number>;
+}
+
+/**
+ * A metric as the registry sees one (prom-client's MetricObject): it asks `get()` for the values
+ * at scrape time (and for cluster aggregation), and `reset()` from `resetMetrics()`.
+ */
+class ScrapedMetric {
+  readonly aggregator = "sum";
+
+  constructor(
+    /** Not readonly: the registry drops the `_total` of counter names for OpenMetrics. */
+    public name: string,
+    readonly help: string,
+    readonly type: MetricType,
+    readonly metrics: GrpcServerMetrics,
+    private readonly values: (name: string) => MetricValue[],
+    /** Drops this metric's series, as prom-client's reset() does; calls bring them back. */
+    readonly reset: () => void,
+  ) {}
+
+  get() {
+    const { name, help, type, aggregator } = this;
+    const values = this.values(name);
+    // In the key order of prom-client's Counter.get() and Histogram.get().
+    return Promise.resolve(
+      type === "counter" ? { help, name, type, values, aggregator } : { name, help, type, values, aggregator },
+    );
+  }
+}
+
+/**
+ * The go-grpc-prometheus server metrics of one registry: the numbers every call updates, by
+ * method, and the metrics the registry scrapes them through. Series appear in the exposition in
+ * the order they were first updated, as prom-client orders them.
+ */
+class GrpcServerMetrics {
+  private readonly byService = new Map<string, Map<string, MethodSeries>>();
+  private readonly all: MethodSeries[] = [];
+  startedOrder: MethodSeries[] = [];
+  receivedOrder: MethodSeries[] = [];
+  sentOrder: MethodSeries[] = [];
+  handlingOrder: MethodSeries[] = [];
+  handledOrder: [MethodSeries, number][] = [];
+
+  /** The metrics, in the order they are registered (and exposed). */
+  readonly metrics: ScrapedMetric[] = [
+    new ScrapedMetric(
+      HANDLING,
+      "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
+      "histogram",
+      this,
+      (name) => this.histogramValues(name),
+      () => {
+        for (const s of this.all) {
+          s.sum = s.count = 0;
+          s.buckets.fill(0);
+        }
+        this.handlingOrder = [];
+      },
+    ),
+    new ScrapedMetric(
+      "grpc_server_started_total",
+      "Total number of RPCs started on the server.",
+      "counter",
+      this,
+      () => this.startedOrder.map((s) => ({ value: s.started, labels: { ...s.labels } })),
+      () => {
+        for (const s of this.all) s.started = 0;
+        this.startedOrder = [];
+      },
+    ),
+    new ScrapedMetric(
       "grpc_server_handled_total",
       "Total number of RPCs completed on the server, regardless of success or failure.",
-      [...LABELS, "grpc_code"],
+      "counter",
+      this,
+      () =>
+        this.handledOrder.map(([s, code]) => ({
+          value: s.handled.get(code)!,
+          labels: { ...s.labels, grpc_code: GRPC_CODE[code] ?? String(code) },
+        })),
+      () => {
+        for (const s of this.all) s.handled.clear();
+        this.handledOrder = [];
+      },
     ),
-    received: counter(
-      registry,
+    new ScrapedMetric(
       "grpc_server_msg_received_total",
       "Total number of RPC stream messages received on the server.",
-      LABELS,
+      "counter",
+      this,
+      () => this.receivedOrder.map((s) => ({ value: s.received, labels: { ...s.labels } })),
+      () => {
+        for (const s of this.all) s.received = 0;
+        this.receivedOrder = [];
+      },
     ),
-    sent: counter(
-      registry,
+    new ScrapedMetric(
       "grpc_server_msg_sent_total",
       "Total number of gRPC stream messages sent by the server.",
-      LABELS,
+      "counter",
+      this,
+      () => this.sentOrder.map((s) => ({ value: s.sent, labels: { ...s.labels } })),
+      () => {
+        for (const s of this.all) s.sent = 0;
+        this.sentOrder = [];
+      },
     ),
-    handling,
-  };
+  ];
+
+  /** The series of a method, made on its first call. */
+  series(service: string, method: string, kind: MethodKind): MethodSeries {
+    let methods = this.byService.get(service);
+    if (!methods) this.byService.set(service, (methods = new Map()));
+    let series = methods.get(method);
+    if (!series) {
+      series = new MethodSeries({ grpc_type: GRPC_TYPE[kind], grpc_service: service, grpc_method: method }, this);
+      methods.set(method, series);
+      this.all.push(series);
+    }
+    return series;
+  }
+
+  /**
+   * What prom-client's Histogram.get() gives: per series, cumulative `le` buckets, `+Inf`, `_sum`
+   * and `_count`, with `le` first among the labels.
+   */
+  private histogramValues(name: string): MetricValue[] {
+    const values: MetricValue[] = [];
+    const bucket = `${name}_bucket`;
+    for (const s of this.handlingOrder) {
+      let cumulative = 0;
+      for (let i = 0; i < BUCKETS.length; i++) {
+        cumulative += s.buckets[i]!;
+        values.push({
+          value: cumulative,
+          metricName: bucket,
+          exemplar: null,
+          labels: { le: BUCKETS[i]!, ...s.labels },
+        });
+      }
+      values.push(
+        { value: s.count, metricName: bucket, exemplar: null, labels: { le: "+Inf", ...s.labels } },
+        { value: s.sum, metricName: `${name}_sum`, labels: { ...s.labels } },
+        { value: s.count, metricName: `${name}_count`, labels: { ...s.labels } },
+      );
+    }
+    return values;
+  }
+}
+
+/**
+ * The go-grpc-prometheus server metrics in `registry`, registered once per registry so that both
+ * runtimes' servers in one process count into the same series.
+ */
+function grpcServerMetrics(registry: Registry): GrpcServerMetrics {
+  const existing = registry.getSingleMetric(HANDLING) as unknown;
+  if (existing instanceof ScrapedMetric) return existing.metrics;
+  const metrics = new GrpcServerMetrics();
+  // The registry takes any object with a name, help, type, aggregator and get(), as prom-client's
+  // own AggregatorRegistry registers; its types only list prom-client's classes.
+  for (const metric of metrics.metrics) registry.registerMetric(metric as unknown as Metric);
+  return metrics;
 }
 
 /**
@@ -106,47 +316,14 @@ function grpcServerMetrics(registry: Registry) {
  * - `grpc_server_msg_received_total`, `grpc_server_msg_sent_total`: messages, per call type
  *
  * Put it first among the hooks so that calls later hooks refuse (auth, rate limits) are counted.
+ *
+ * prom-client validates and hashes the label set on every update, which cost several
+ * microseconds per call; calls here only add to numbers of their method's series, and the
+ * registry reads those when it is scraped.
  */
 export function metricsHook(registry: Registry): CallHook {
   const metrics = grpcServerMetrics(registry);
-  type Children = {
-    labels: Record<(typeof LABELS)[number], string>;
-    started: { inc(): void };
-    received: { inc(): void };
-    sent: { inc(): void };
-    handling: { startTimer(): () => unknown };
-  };
-  // prom-client hashes label sets on every update; resolve them once per method instead.
-  const byPath = new Map<string, Children>();
-  const childrenOf = (service: string, method: string, kind: MethodKind): Children => {
-    const key = `${service}/${method}`;
-    let children = byPath.get(key);
-    if (!children) {
-      const labels = { grpc_type: GRPC_TYPE[kind], grpc_service: service, grpc_method: method };
-      children = {
-        labels,
-        started: metrics.started.labels(labels),
-        received: metrics.received.labels(labels),
-        sent: metrics.sent.labels(labels),
-        handling: metrics.handling.labels(labels),
-      };
-      byPath.set(key, children);
-    }
-    return children;
-  };
   return {
-    start(call) {
-      const children = childrenOf(call.service, call.method, call.kind);
-      children.started.inc();
-      const stopTimer = children.handling.startTimer();
-      return {
-        request: () => children.received.inc(),
-        response: () => children.sent.inc(),
-        end: (code) => {
-          stopTimer();
-          metrics.handled.inc({ ...children.labels, grpc_code: GRPC_CODE[code] ?? String(code) });
-        },
-      };
-    },
+    start: (call) => metrics.series(call.service, call.method, call.kind).start(),
   };
 }
