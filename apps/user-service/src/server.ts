@@ -9,6 +9,7 @@ import {
   type GrpcServerHandle,
   type Logger,
 } from "@polyrpc/server-kit";
+import { metricsHook, type Registry } from "@polyrpc/server-kit/observability";
 import { postgresPoolOptions } from "@polyrpc/server-kit/postgres";
 import type { UserServiceConfig } from "./config.js";
 import { PostgresUserStore } from "./postgres-user-store.js";
@@ -27,6 +28,11 @@ export interface RunningUserService {
 export interface UserServiceOverrides {
   store?: UserStore;
   log?: Logger;
+  /**
+   * Records the call metrics in this registry instead of serving them on METRICS_PORT: a cluster
+   * worker's, which the primary collects and serves for all workers (src/cluster.ts).
+   */
+  metricsRegistry?: Registry;
 }
 
 /**
@@ -51,7 +57,13 @@ export async function startUserService(
 ): Promise<RunningUserService> {
   const log = overrides.log ?? createLogger({ name: "user-service", level: config.LOG_LEVEL });
   const store = overrides.store ?? (await openUserStore(config, log));
-  const pipeline = await startCallPipeline(config, { serviceName: "user-service", log });
+  const { metricsRegistry } = overrides;
+  const pipeline = await startCallPipeline(metricsRegistry ? { ...config, METRICS_ENABLED: false } : config, {
+    serviceName: "user-service",
+    log,
+  });
+  // The pipeline's own metrics hook comes right after tracing; first is as good (it refuses nothing).
+  const hooks = metricsRegistry ? [metricsHook(metricsRegistry), ...pipeline.hooks] : pipeline.hooks;
   const server = await startGrpcServer({
     host: config.HOST,
     port: config.PORT,
@@ -61,7 +73,7 @@ export async function startUserService(
     log,
     tls: serverTls(config),
     echoTestMetadata: config.ECHO_TEST_METADATA,
-    hooks: pipeline.hooks,
+    hooks,
   });
   return {
     server,
