@@ -23,6 +23,7 @@ import { envoyTarget } from "./envoy.js";
 import {
   goTarget,
   polyrpcTarget,
+  polyrpcWorkersTarget,
   pythonTarget,
   runtimeTarget,
   type RunningTarget,
@@ -82,7 +83,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const targetCtx: TargetContext = { workDir, listUsers: profile.listUsers, log };
   // A point that fails (a load generator that times out, a server that dies) is written down as
   // not measured, with the reason; the run goes on to the next one.
-  const run = async <S extends CaseServer>(c: Case<S>) => {
+  // Servers measured in some modes only (TargetDef.modes) sit out the points of other modes.
+  const modesOf = new Map<string, readonly Mode[]>();
+  const run = async <S extends CaseServer>(all: Case<S>) => {
+    const c = { ...all, servers: all.servers.filter((s) => modesOf.get(s.name)?.includes(all.mode) ?? true) };
     if (c.servers.length === 0) return;
     try {
       results.points.push(...(await runCase(c, profile, log)));
@@ -106,6 +110,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         log(`skipping ${def.name}: ${reason}`);
         continue;
       }
+      if (def.modes) {
+        if (!def.modes.some((m) => profile.modes.includes(m))) {
+          results.skipped.push({ what: def.name, reason: `measured in ${def.modes.join(", ")} mode only` });
+          continue;
+        }
+        modesOf.set(def.name, def.modes);
+      }
       log(`starting ${def.name}`);
       running.push(await def.start(targetCtx));
       results.servers[def.name] = def.description;
@@ -115,7 +126,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
 
   try {
     if (groups.includes("users")) {
-      const defs = [polyrpcTarget, goTarget, pythonTarget, envoyTarget];
+      const defs = [polyrpcTarget, polyrpcWorkersTarget, goTarget, pythonTarget, envoyTarget];
       const servers = await startAll(defs);
       const streaming = servers.filter((s) => defs.find((d) => d.name === s.name)!.streamsListUsers);
       const plaintext = servers.filter((s) => !s.caCert);

@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { seedUsers, userClient } from "./clients.js";
 import { repoRoot } from "./paths.js";
 import { listeningPort, loggedPort } from "@polyrpc/server-kit/testing";
 import { startServer, type ServerProcess, type StartOptions } from "./processes.js";
+import type { Mode } from "./runner.js";
 
 const run = promisify(execFile);
 
@@ -42,6 +43,8 @@ export interface TargetDef {
   unavailable(): string | undefined;
   /** Whether ListUsers means anything on it (the docs' servers sleep 100 ms per user). */
   streamsListUsers: boolean;
+  /** The modes it is measured in; every mode when unset. Points in other modes skip it. */
+  modes?: readonly Mode[];
   start(ctx: TargetContext): Promise<RunningTarget>;
 }
 
@@ -102,7 +105,11 @@ async function startTarget(
 }
 
 /** Starts polyrpc's user service as `name` (its log and database files are named after it). */
-export function startPolyrpc(ctx: TargetContext, name: string): Promise<RunningTarget> {
+export function startPolyrpc(
+  ctx: TargetContext,
+  name: string,
+  env: Record<string, string> = {},
+): Promise<RunningTarget> {
   const dir = join(repoRoot, "apps/user-service");
   return startTarget(
     ctx,
@@ -111,7 +118,7 @@ export function startPolyrpc(ctx: TargetContext, name: string): Promise<RunningT
       command: process.execPath,
       args: ["--import", "tsx", join(dir, "src/main.ts")],
       cwd: dir,
-      env: { ...polyrpcEnv, DATABASE_PATH: join(ctx.workDir, `${name}-users.db`) },
+      env: { ...polyrpcEnv, DATABASE_PATH: join(ctx.workDir, `${name}-users.db`), ...env },
       portOf: loggedPort("gRPC server listening"),
     },
     ctx.listUsers,
@@ -125,6 +132,47 @@ export const polyrpcTarget: TargetDef = {
   unavailable: () => undefined,
   streamsListUsers: true,
   start: (ctx) => startPolyrpc(ctx, "polyrpc"),
+};
+
+/** The children of `pid` running its executable: a cluster primary's workers (not tsx's esbuild helper). */
+async function workerPids(pid: number): Promise<number[]> {
+  const exe = readlinkSync(`/proc/${pid}/exe`);
+  const { stdout } = await run("pgrep", ["-P", String(pid)]).catch(() => ({ stdout: "" }));
+  return stdout
+    .split("\n")
+    .filter(Boolean)
+    .map(Number)
+    .filter((child) => {
+      try {
+        return readlinkSync(`/proc/${child}/exe`) === exe;
+      } catch {
+        return false; // gone already
+      }
+    });
+}
+
+/**
+ * The user service with WORKERS=2 (apps/user-service/src/cluster.ts): a primary that serves no
+ * calls and two workers on one port. Its CPU and memory are the three processes'. Whole-box mode
+ * only: pinned to one core, as per-core points pin servers, two workers would only take turns.
+ */
+export const polyrpcWorkersTarget: TargetDef = {
+  name: "polyrpc-workers",
+  description:
+    "apps/user-service with WORKERS=2: a primary and two grpc-js worker processes (node:cluster), SQLite file",
+  unavailable: () => undefined,
+  streamsListUsers: true,
+  modes: ["whole-box"],
+  async start(ctx) {
+    const target = await startPolyrpc(ctx, "polyrpc-workers", { WORKERS: "2" });
+    const primary = target.pids[0]!;
+    const workers = await workerPids(primary);
+    if (workers.length !== 2) {
+      await target.stop();
+      throw new Error(`polyrpc-workers: expected 2 workers under pid ${primary}, found ${workers.length}`);
+    }
+    return { ...target, pids: [primary, ...workers] };
+  },
 };
 
 let goServer: Promise<string> | undefined;
