@@ -5,6 +5,7 @@ import { InvalidArgumentError, UnavailableError, type Logger } from "@polyrpc/se
 import { traceHeaders } from "@polyrpc/server-kit/observability";
 import type { ChatBus, ChatEvent, Presence } from "./chat-bus.js";
 import type { ChatLog, LogCall, StoredMessage } from "./chat-log.js";
+import { EncodedEvents, isBinaryContentType } from "./encoded-events.js";
 import { mergeStreams } from "./merge-streams.js";
 import { openRoomStream } from "./room-stream.js";
 import type { UserDirectory, UserLookupCall } from "./user-directory.js";
@@ -69,10 +70,14 @@ function toSubscribeResponse(event: ChatEvent): SubscribeResponseInit {
  * - Users are checked with the user directory on join, on a named Subscribe and on SendMessage.
  *   While the user service is unavailable, users it confirmed within the outage grace pass;
  *   anyone else gets UNAVAILABLE. A member already in a Chat stream is not checked again.
+ * - A live event is encoded once for every stream of this replica that reads protobuf binary
+ *   (`EncodedEvents`); JSON streams build their own responses.
  */
 export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV1.ChatService> {
   const { log, bus, users, bufferLimit } = deps;
   const now = deps.now ?? (() => new Date());
+  // Streams on a binary protocol share each live event's encoding (JSON streams convert their own).
+  const encoded = new EncodedEvents();
 
   async function verifyUser(userId: string, ctx: HandlerContext): Promise<void> {
     try {
@@ -142,8 +147,9 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
       try {
         await announce(room, userId, "joined");
         yield { event: { case: "joined", value: { room, lastSequence: stream.lastSequenceAtOpen } } };
+        const binary = isBinaryContentType(ctx.requestHeader.get("content-type"));
         async function* roomEvents(): AsyncGenerator<ChatResponseInit> {
-          for await (const event of stream) yield toChatResponse(event);
+          for await (const event of stream) yield binary ? encoded.chatResponse(event) : toChatResponse(event);
         }
         // Ends when the client half-closes (after every send is answered) or the room stream fails.
         yield* mergeStreams([roomEvents(), sends(iterator, room, userId, logCall(ctx))]);
@@ -162,7 +168,8 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
       const stream = await openRoomStream({ room, afterSequence, log, bus, bufferLimit, signal: ctx.signal });
       try {
         if (named) await announce(room, userId, "joined");
-        for await (const event of stream) yield toSubscribeResponse(event);
+        const binary = isBinaryContentType(ctx.requestHeader.get("content-type"));
+        for await (const event of stream) yield binary ? encoded.subscribeResponse(event) : toSubscribeResponse(event);
       } finally {
         stream.close();
         if (named) await announce(room, userId, "left");

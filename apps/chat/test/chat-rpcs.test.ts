@@ -57,12 +57,14 @@ async function openChat(t: TestChatServer, room: string, userId: string, afterSe
 }
 
 // One suite, run over each protocol the chat speaks (HTTP/2, where all three can stream both
-// ways), and over SQLite on disk as well as in memory, and PostgreSQL (its log and LISTEN/NOTIFY
-// bus). Every case must give the same results.
+// ways; Connect in binary and in JSON, whose streams do not share the live events' encoding),
+// and over SQLite on disk as well as in memory, and PostgreSQL (its log and LISTEN/NOTIFY bus).
+// Every case must give the same results.
 const matrix: Array<[StorageKind, Protocol]> = [
   ["memory", "grpc"],
   ["memory", "grpc-web"],
   ["memory", "connect"],
+  ["memory", "connect-json"],
   ["disk", "grpc"],
   ["postgres", "grpc"],
 ];

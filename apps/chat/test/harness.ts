@@ -96,11 +96,15 @@ export interface TestChatServerOptions {
   env?: Record<string, string>;
 }
 
-/** The three protocols the chat speaks on its one port, as a connect-node client reaches them. */
+/**
+ * The three protocols the chat speaks on its one port, as a connect-node client reaches them (in
+ * protobuf binary), and the Connect protocol in JSON, as the browser page speaks it.
+ */
 export const protocols = {
   grpc: (baseUrl: string) => createGrpcTransport({ baseUrl }),
   "grpc-web": (baseUrl: string) => createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
   connect: (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "2" }),
+  "connect-json": (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }),
 } as const;
 export type Protocol = keyof typeof protocols;
 
