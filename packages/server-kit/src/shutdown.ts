@@ -49,4 +49,6 @@ export async function drain(server: Drainable, calls: ActiveCalls, timings: Shut
   if (calls.size > 0) log.warn({ activeCalls: calls.size }, "cutting calls at the shutdown timeout");
   server.forceClose();
   log.info({ ms: Date.now() - started }, "server stopped");
+  // The logger buffers lines for up to 100 ms: the last ones go out now, exit or not.
+  log.flush();
 }
