@@ -1,0 +1,118 @@
+/**
+ * Chat fan-out, the sending side: SendMessage `--rate` times a second for `--duration` seconds on
+ * one chat replica, open loop (calls are not held back by slow answers, up to 2,000 in flight),
+ * over one HTTP/2 connection with the light gRPC client of h2-grpc.ts (a full client costs about
+ * as much CPU per call as the chat's handling of it).
+ * Each message's text is `t:<ms>`, its send time on CLOCK_MONOTONIC, which every process on the
+ * machine shares, so the subscriber processes measure delivery latency against it.
+ *
+ * When the sending time is over it writes `<dir>/drain`: the CLOCK_MONOTONIC ms, `--drain` ms
+ * later, after which the subscribers stop waiting (what arrives later is not delivered in time).
+ * Once every call is answered (before that deadline) it sends `end`, stored after every `t:`
+ * message, so a subscriber that reads it has everything. Prints one JSON line, with its own CPU
+ * and the chat's (`--server-pids`) during the sending time.
+ */
+import { renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { chatV1 } from "@polyrpc/proto";
+import { grpcFrame } from "../grpc-frame.js";
+import { cpuSeconds } from "../proc-stats.js";
+import { h2Session, unaryCall } from "./h2-grpc.js";
+
+const { values } = parseArgs({
+  options: {
+    chat: { type: "string" },
+    user: { type: "string" },
+    room: { type: "string" },
+    dir: { type: "string" },
+    drain: { type: "string", default: "2000" },
+    /** The chat processes (comma-separated pids), whose CPU during the sending time is reported. */
+    "server-pids": { type: "string", default: "" },
+    rate: { type: "string", default: "100" },
+    duration: { type: "string", default: "5" },
+  },
+});
+if (!values.chat || !values.user || !values.room || !values.dir) {
+  throw new Error("--chat, --user, --room and --dir are required");
+}
+const session = h2Session(values.chat);
+const { room, user } = values;
+/** SendMessage of `text` as the sender, through the light client of h2-grpc.ts. */
+const sendMessage = (text: string, timeoutMs?: number) =>
+  unaryCall(
+    session,
+    "/chat.v1.ChatService/SendMessage",
+    grpcFrame(chatV1.SendMessageRequestSchema, { room, userId: user, text }),
+    timeoutMs,
+  );
+const rate = Number(values.rate);
+const durationMs = Number(values.duration) * 1000;
+const now = () => Number(process.hrtime.bigint()) / 1e6; // ms on CLOCK_MONOTONIC
+
+// Connect (and warm the call path) before the clock starts; subscribers ignore this text.
+await sendMessage("sender connected");
+
+let sent = 0;
+let failed = 0;
+let failure: string | undefined;
+let inFlight = 0;
+const maxInFlight = 2000;
+const total = Math.floor((durationMs * rate) / 1000);
+const serverPids = values["server-pids"].split(",").filter(Boolean).map(Number);
+const serverCpu = () => serverPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+const serverCpuBefore = serverCpu();
+const cpuBefore = process.cpuUsage();
+const started = now();
+await new Promise<void>((resolve) => {
+  const timer = setInterval(() => {
+    const elapsed = now() - started;
+    const due = Math.min(Math.floor((elapsed * rate) / 1000), total);
+    while (sent < due && inFlight < maxInFlight) {
+      sent++;
+      inFlight++;
+      sendMessage(`t:${now()}`)
+        .catch((err: unknown) => {
+          failed++;
+          failure ??= String((err as Error).message ?? err);
+        })
+        .finally(() => inFlight--);
+    }
+    if (elapsed >= durationMs) {
+      clearInterval(timer);
+      resolve();
+    }
+  }, 1);
+});
+const sendSeconds = (now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
+const serverCpuCores = (serverCpu() - serverCpuBefore) / sendSeconds;
+const drainBy = now() + Number(values.drain);
+writeFileSync(join(values.dir, "drain.tmp"), String(drainBy));
+renameSync(join(values.dir, "drain.tmp"), join(values.dir, "drain"));
+// Every answer first, so that `end` is stored after every message that was. A call still
+// unanswered at the deadline may be stored after `end`: then there is no `end`.
+while (inFlight > 0 && now() < drainBy) await new Promise((r) => setTimeout(r, 5));
+const unanswered = inFlight;
+let endSent = false;
+if (unanswered === 0) {
+  const endBy = Math.max(1, drainBy - now());
+  endSent = await sendMessage("end", endBy).then(
+    () => true,
+    () => false,
+  );
+}
+console.log(
+  JSON.stringify({
+    sent,
+    failed,
+    failure,
+    unanswered,
+    endSent,
+    sendSeconds,
+    sentPerS: sent / sendSeconds,
+    cpuCores: (cpu.user + cpu.system) / 1000 / (sendSeconds * 1000),
+    serverCpuCores,
+  }),
+);
+process.exit(0);
