@@ -2,12 +2,12 @@ import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 import {
   create,
   fromBinary,
-  toBinary,
   type DescMessage,
   type DescMethod,
   type DescService,
   type MessageInitShape,
 } from "@bufbuild/protobuf";
+import { binaryEncoder } from "./binary-encoder.js";
 
 /** The HTTP/2 path of a method, e.g. `/user.UserService/GetUser`. */
 export function grpcMethodPath(method: DescMethod): string {
@@ -15,10 +15,12 @@ export function grpcMethodPath(method: DescMethod): string {
 }
 
 function serializer<D extends DescMessage>(schema: D) {
+  // The bytes of protobuf-es toBinary, without its per-field reflection (see binary-encoder.ts).
+  const encode = binaryEncoder(schema);
   // Accepts a message or a plain init object, so handlers and callers may return either.
   return (value: MessageInitShape<D>): Buffer => {
-    const bytes = toBinary(schema, create(schema, value));
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const bytes = encode(create(schema, value));
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
 }
 
