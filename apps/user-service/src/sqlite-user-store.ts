@@ -48,6 +48,30 @@ function fromRow(row: UserRow): StoredUser {
   };
 }
 
+/** A row of the page statement as an array (raw mode), in the order of PAGE_COLUMNS. */
+type UserColumns = [
+  seq: number,
+  id: string,
+  username: string,
+  email: string,
+  password_hash: string,
+  created_at: number,
+  roles: string,
+];
+const PAGE_COLUMNS = "seq, id, username, email, password_hash, created_at, roles";
+
+function fromColumns(row: UserColumns): StoredUser {
+  return {
+    seq: row[0],
+    id: row[1],
+    username: row[2],
+    email: row[3],
+    passwordHash: row[4],
+    createdAt: row[5],
+    roles: JSON.parse(row[6]) as string[],
+  };
+}
+
 /** Maps SQLite's UNIQUE violations to the domain error naming the taken field. */
 function duplicateFrom(err: unknown, user: { username?: string | undefined; email?: string | undefined }): never {
   const e = err as { code?: string; message?: string };
@@ -89,7 +113,11 @@ export class SqliteUserStore implements UserStore {
         "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email) WHERE id = ? RETURNING *",
       ),
       delete: this.db.prepare<[string]>("DELETE FROM users WHERE id = ?"),
-      page: this.db.prepare<[number, number], UserRow>("SELECT * FROM users WHERE seq > ? ORDER BY seq LIMIT ?"),
+      // Rows as arrays: better-sqlite3 builds a keyed object per row at about twice the cost, which
+      // showed in ListUsers' profile (the page read was a third of a streamed user's CPU).
+      page: this.db
+        .prepare<[number, number], UserColumns>(`SELECT ${PAGE_COLUMNS} FROM users WHERE seq > ? ORDER BY seq LIMIT ?`)
+        .raw(true),
     };
   }
 
@@ -144,7 +172,7 @@ export class SqliteUserStore implements UserStore {
 
   async listPage(afterSeq: number, limit: number, call: StoreCallOptions = {}): Promise<StoredUser[]> {
     throwIfCallEnded(call);
-    return this.stmts.page.all(afterSeq, limit).map(fromRow);
+    return this.stmts.page.all(afterSeq, limit).map(fromColumns);
   }
 
   async close(): Promise<void> {
