@@ -128,6 +128,7 @@ interface SenderReport {
   sentPerS: number;
   cpuCores: number;
   serverCpuCores: number;
+  serverWaitCores: number;
 }
 
 /** The last line a load process printed, parsed; its stderr when it printed none. */
@@ -152,6 +153,9 @@ const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
  * the load generator's CPU is their sum, so near 1.0 per-core means the load side is saturated.
  * `serverCpuCoresSending` is the chat's CPU during the sending time only: the runner's server CPU
  * also spans the load processes' start-up and the drain, when the chat has little to do.
+ * `serverWaitCoresSending` is how long its threads waited for a core meanwhile (per second): near
+ * 0 when it had its core to itself; a chat at 0.6 core that waited 0.4 was short of CPU, not of
+ * work, because something else ran on its core.
  */
 export function fanoutCase(profile: Profile, setups: ChatSetup[], subscribers: number, mode: Mode): Case<ChatSetup> {
   const processes = Math.ceil(subscribers / STREAMS_PER_SUBSCRIBER_PROCESS);
@@ -223,6 +227,7 @@ export function fanoutCase(profile: Profile, setups: ChatSetup[], subscribers: n
             sentPerS: senderReport.sentPerS,
             deliveredPerS: latencies.length / senderReport.sendSeconds,
             serverCpuCoresSending: senderReport.serverCpuCores,
+            serverWaitCoresSending: senderReport.serverWaitCores,
             senderCpuCores: senderReport.cpuCores,
             subscriberCpuCores,
           },

@@ -10,9 +10,10 @@
  * later, after which the subscribers stop waiting (what arrives later is not delivered in time).
  * Once every call is answered (before that deadline) it sends `end`, stored after every `t:`
  * message, so a subscriber that reads it has everything. Prints one JSON line, with its own CPU
- * and the chat's (`--server-pids`) during the sending time.
+ * and the chat's (`--server-pids`) during the sending time, and how long the chat's threads waited
+ * for a core meanwhile (near 0 on a quiet machine; more means other processes took its core).
  */
-import { renameSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { chatV1 } from "@polyrpc/proto";
@@ -46,6 +47,22 @@ const sendMessage = (text: string, timeoutMs?: number) =>
     grpcFrame(chatV1.SendMessageRequestSchema, { room, userId: user, text }),
     timeoutMs,
   );
+/**
+ * Seconds the threads of `pid` spent ready to run but waiting for a core (the second field of
+ * /proc/<pid>/task/<tid>/schedstat): how much more CPU the process wanted than it got.
+ */
+function runnableWaitSeconds(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return ns / 1e9;
+}
+
 const rate = Number(values.rate);
 const durationMs = Number(values.duration) * 1000;
 const now = () => Number(process.hrtime.bigint()) / 1e6; // ms on CLOCK_MONOTONIC
@@ -61,7 +78,9 @@ const maxInFlight = 2000;
 const total = Math.floor((durationMs * rate) / 1000);
 const serverPids = values["server-pids"].split(",").filter(Boolean).map(Number);
 const serverCpu = () => serverPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+const serverWait = () => serverPids.reduce((sum, pid) => sum + runnableWaitSeconds(pid), 0);
 const serverCpuBefore = serverCpu();
+const serverWaitBefore = serverWait();
 const cpuBefore = process.cpuUsage();
 const started = now();
 await new Promise<void>((resolve) => {
@@ -87,6 +106,7 @@ await new Promise<void>((resolve) => {
 const sendSeconds = (now() - started) / 1000;
 const cpu = process.cpuUsage(cpuBefore);
 const serverCpuCores = (serverCpu() - serverCpuBefore) / sendSeconds;
+const serverWaitCores = (serverWait() - serverWaitBefore) / sendSeconds;
 const drainBy = now() + Number(values.drain);
 writeFileSync(join(values.dir, "drain.tmp"), String(drainBy));
 renameSync(join(values.dir, "drain.tmp"), join(values.dir, "drain"));
@@ -113,6 +133,7 @@ console.log(
     sentPerS: sent / sendSeconds,
     cpuCores: (cpu.user + cpu.system) / 1000 / (sendSeconds * 1000),
     serverCpuCores,
+    serverWaitCores,
   }),
 );
 process.exit(0);
