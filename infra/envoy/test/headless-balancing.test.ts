@@ -42,9 +42,23 @@ describe("the chat's user lookups without a sidecar (loadBalancing.mode headless
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /**
+   * GetUser calls per replica once their log lines are all out: the services write log lines in
+   * chunks, flushed every 100 ms, so the counts are read when they stop changing.
+   */
+  async function settledCalls(): Promise<number[]> {
+    let counts = users.map(getUserCalls);
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const next = users.map(getUserCalls);
+      if (next.every((count, i) => count === counts[i])) return next;
+      counts = next;
+    }
+  }
+
   /** Sends 6 messages through a chat that checks the sender every time; returns GetUser calls per replica. */
   async function lookups(policy: "round_robin" | "pick_first"): Promise<number[]> {
-    const before = users.map(getUserCalls);
+    const before = await settledCalls();
     const chat = await startChatReplica(
       join(dir, `chat-${policy}.db`),
       `ipv4:${users.map((u) => u.target).join(",")}`,
@@ -66,7 +80,8 @@ describe("the chat's user lookups without a sidecar (loadBalancing.mode headless
     } finally {
       await chat.stop();
     }
-    return users.map((u, i) => getUserCalls(u) - before[i]!);
+    const after = await settledCalls();
+    return after.map((count, i) => count - before[i]!);
   }
 
   it("spreads the lookups over every user-service replica with round_robin", async () => {
