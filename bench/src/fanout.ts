@@ -153,9 +153,9 @@ const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
  * the load generator's CPU is their sum, so near 1.0 per-core means the load side is saturated.
  * `serverCpuCoresSending` is the chat's CPU during the sending time only: the runner's server CPU
  * also spans the load processes' start-up and the drain, when the chat has little to do.
- * `serverWaitCoresSending` is how long its threads waited for a core meanwhile (per second): near
- * 0 when it had its core to itself; a chat at 0.6 core that waited 0.4 was short of CPU, not of
- * work, because something else ran on its core.
+ * `serverWaitCoresSending` is how long its threads waited for a core meanwhile (per second): a
+ * chat at 0.6 core that waited 0.4 was short of CPU, not of work; what else ran on its core (other
+ * processes, or its own GC and compiler threads, pinned with it) took the rest.
  */
 export function fanoutCase(profile: Profile, setups: ChatSetup[], subscribers: number, mode: Mode): Case<ChatSetup> {
   const processes = Math.ceil(subscribers / STREAMS_PER_SUBSCRIBER_PROCESS);

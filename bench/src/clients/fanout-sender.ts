@@ -11,7 +11,7 @@
  * Once every call is answered (before that deadline) it sends `end`, stored after every `t:`
  * message, so a subscriber that reads it has everything. Prints one JSON line, with its own CPU
  * and the chat's (`--server-pids`) during the sending time, and how long the chat's threads waited
- * for a core meanwhile (near 0 on a quiet machine; more means other processes took its core).
+ * for a core meanwhile (other processes, or its own helper threads, had its core).
  */
 import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
