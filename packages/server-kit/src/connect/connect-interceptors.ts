@@ -93,6 +93,32 @@ export function trackingInterceptor(calls: ActiveCalls, services: ReadonlySet<st
   };
 }
 
+/**
+ * Races promise after promise against one long-lived promise that only ever rejects (a stream's
+ * end from outside), settling like `Promise.race([promise, stop])`. A `Promise.race` per message
+ * would leave a reaction on `stop` for every message until `stop` settles, which for a long
+ * stream is never: about 300 bytes a message, kept for the life of the stream. Here `stop` gets
+ * one reaction for the whole stream.
+ */
+export function racing(stop: Promise<never>): <T>(promise: Promise<T>) => Promise<T> {
+  let stopped: { error: unknown } | undefined;
+  let rejectCurrent: ((error: unknown) => void) | undefined;
+  stop.catch((error: unknown) => {
+    stopped = { error };
+    rejectCurrent?.(error);
+  });
+  return (promise) => {
+    if (stopped) {
+      promise.catch(() => {});
+      return Promise.reject(stopped.error);
+    }
+    return new Promise((resolve, reject) => {
+      rejectCurrent = reject;
+      promise.then(resolve, reject);
+    });
+  };
+}
+
 async function* endable<T>(
   messages: AsyncIterable<T>,
   ended: Promise<never>,
@@ -100,10 +126,11 @@ async function* endable<T>(
   signal: AbortSignal,
 ): AsyncGenerator<T> {
   const iterator = messages[Symbol.asyncIterator]();
+  const untilEnded = racing(ended);
   let code: Code | undefined;
   try {
     while (true) {
-      const next = await Promise.race([iterator.next(), ended]);
+      const next = await untilEnded(iterator.next());
       if (next.done) return;
       yield next.value;
     }
@@ -188,9 +215,10 @@ async function* tapResponses<T>(
   end: (err: unknown) => void,
 ): AsyncGenerator<T> {
   const iterator = messages[Symbol.asyncIterator]();
+  const untilAborted = racing(aborted);
   try {
     while (true) {
-      const next = await Promise.race([iterator.next(), aborted]);
+      const next = await untilAborted(iterator.next());
       if (next.done) break;
       taps.response(next.value);
       yield next.value;
