@@ -86,12 +86,13 @@ export function expected(server: ServerName, check: CheckName, { prefix, created
             code: "DEADLINE_EXCEEDED",
             orElse: {
               code: "CANCELLED",
-              // C-core: "Received RST_STREAM with error code 8"; grpc-js: "Call cancelled".
-              message: /RST_STREAM|^Call cancelled$/,
+              // The same reset as each client spells it. C-core: "Received RST_STREAM with error code 8";
+              // grpc-js: "Call cancelled"; connect-node: "http/2 stream closed with error code CANCEL (0x8)".
+              message: /RST_STREAM|^Call cancelled$|error code CANCEL \(0x8\)/,
               reason:
                 "grpc-go's server runs its own deadline timer and resets the stream with RST_STREAM CANCEL, " +
                 "without trailers, when it fires; a client whose own timer fires a moment later (a busy machine) " +
-                "reports that reset as CANCELLED (seen from the Python and the grpc-js clients)",
+                "reports that reset as CANCELLED (seen from the Python, grpc-js and connect-node clients)",
             },
           }
         : { code: "DEADLINE_EXCEEDED" };
