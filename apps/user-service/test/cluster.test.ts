@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -6,13 +5,11 @@ import { join } from "node:path";
 import { Metadata, status as Status, type ChannelOptions } from "@grpc/grpc-js";
 import { healthV1, UserService } from "@polyrpc/proto";
 import { ConfigError, SHUTDOWN_MESSAGE } from "@polyrpc/server-kit";
-import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
-import { loggedPort, startServiceProcess, type ServiceProcess } from "@polyrpc/server-kit/testing";
+import { createGrpcClient } from "@polyrpc/server-kit/client";
+import type { ServiceProcess } from "@polyrpc/server-kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadUserServiceConfig } from "../src/config.js";
-import { callError, eventually } from "./harness.js";
-
-const packageDir = join(import.meta.dirname, "..");
+import { callError, eventually, runUserServiceMain, startUserServiceProcess } from "./harness.js";
 
 type LogLine = Record<string, unknown> & { msg?: string; pid?: number; role?: string };
 
@@ -105,26 +102,17 @@ describe("WORKERS=2: a primary and two worker processes on one port", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "polyrpc-users-cluster-"));
-    service = await startServiceProcess({
-      name: "user service (2 workers)",
-      command: process.execPath,
-      args: ["--import", "tsx", "src/main.ts"],
-      cwd: packageDir,
-      env: {
-        HOST: "127.0.0.1",
-        PORT: "0",
+    service = await startUserServiceProcess(
+      {
         WORKERS: "2",
         DATABASE_PATH: join(dir, "users.db"),
-        PASSWORD_HASH_COST: "1024",
-        POLYRPC_ENV: "development",
         METRICS_ENABLED: "true",
         METRICS_PORT: "0",
         SHUTDOWN_DRAIN_MS: "500",
         SHUTDOWN_TIMEOUT_MS: "5000",
       },
-      portOf: loggedPort("gRPC server listening"),
-      timeoutMs: 90_000,
-    });
+      { name: "user service (2 workers)", timeoutMs: 90_000 },
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -246,21 +234,6 @@ describe("WORKERS=2: a primary and two worker processes on one port", () => {
   }, 60_000);
 });
 
-/** Runs the service's main.ts with `env`; resolves with its exit code and stderr. */
-function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      ["--import", "tsx", "src/main.ts"],
-      {
-        cwd: packageDir,
-        env: { ...process.env, POLYRPC_ENV: "development", PORT: "0", METRICS_ENABLED: "false", ...env },
-      },
-      (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }),
-    );
-  });
-}
-
 describe("WORKERS configuration", () => {
   it("defaults to 1 and takes an integer or auto", () => {
     expect(loadUserServiceConfig({ POLYRPC_ENV: "development" }).WORKERS).toBe(1);
@@ -289,10 +262,10 @@ describe("WORKERS configuration", () => {
   });
 
   it("stops the process with exit code 78 on a bad WORKERS, before forking anything", async () => {
-    const bad = await runMain({ WORKERS: "many", DATABASE_PATH: ":memory:" });
+    const bad = await runUserServiceMain({ WORKERS: "many", DATABASE_PATH: ":memory:" });
     expect(bad.code).toBe(78);
     expect(bad.stderr).toMatch(/WORKERS: must be an integer from 1 to 1024, or "auto" \(got "many"\)/);
-    const shared = await runMain({ WORKERS: "2", DATABASE_PATH: ":memory:" });
+    const shared = await runUserServiceMain({ WORKERS: "2", DATABASE_PATH: ":memory:" });
     expect(shared.code).toBe(78);
     expect(shared.stderr).toMatch(/WORKERS: more than one worker needs a shared store/);
   });

@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -5,7 +6,13 @@ import { Writable } from "node:stream";
 import { UserService } from "@polyrpc/proto";
 import { createLogger } from "@polyrpc/server-kit";
 import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
-import { startTestPostgres, type TestPostgres } from "@polyrpc/server-kit/testing";
+import {
+  loggedPort,
+  startServiceProcess,
+  startTestPostgres,
+  type ServiceProcess,
+  type TestPostgres,
+} from "@polyrpc/server-kit/testing";
 import { afterAll } from "vitest";
 import { userServiceEnvSchema, type UserServiceConfig } from "../src/config.js";
 import { openUserStore, startUserService, type RunningUserService } from "../src/server.js";
@@ -100,6 +107,45 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The service as a process: src/main.ts under tsx, from the package directory, as `pnpm start` runs it. */
+const mainProcess = {
+  command: process.execPath,
+  args: ["--import", "tsx", "src/main.ts"],
+  cwd: join(import.meta.dirname, ".."),
+} as const;
+
+/**
+ * Starts the service as a process (src/main.ts) on 127.0.0.1 and a free port, in development with
+ * cheap password hashes and `env` on top, and resolves once it logs "gRPC server listening".
+ */
+export function startUserServiceProcess(
+  env: Record<string, string>,
+  { name = "user service", timeoutMs = 60_000 }: { name?: string; timeoutMs?: number } = {},
+): Promise<ServiceProcess> {
+  return startServiceProcess({
+    name,
+    ...mainProcess,
+    env: { HOST: "127.0.0.1", PORT: "0", PASSWORD_HASH_COST: "1024", POLYRPC_ENV: "development", ...env },
+    portOf: loggedPort("gRPC server listening"),
+    timeoutMs,
+  });
+}
+
+/** Runs the service's main.ts with `env` until it exits; resolves with its exit code and stderr. */
+export function runUserServiceMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      mainProcess.command,
+      mainProcess.args,
+      {
+        cwd: mainProcess.cwd,
+        env: { ...process.env, POLYRPC_ENV: "development", PORT: "0", METRICS_ENABLED: "false", ...env },
+      },
+      (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }),
+    );
+  });
 }
 
 /** A real store of the given kind, opened from the configuration as the service opens it. */

@@ -4,13 +4,19 @@ import { join } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import { UserService } from "@polyrpc/proto";
 import { createGrpcClient } from "@polyrpc/server-kit/client";
-import { HealthClient, loggedPort, startServiceProcess, type ServiceProcess } from "@polyrpc/server-kit/testing";
+import { HealthClient, type ServiceProcess } from "@polyrpc/server-kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { LIST_BATCH_SIZE } from "../src/user-service.js";
 import type { NewUser } from "../src/user-store.js";
-import { callError, eventually, freshDatabase, sleep, startTestService, type TestService } from "./harness.js";
-
-const packageDir = join(import.meta.dirname, "..");
+import {
+  callError,
+  eventually,
+  freshDatabase,
+  sleep,
+  startTestService,
+  startUserServiceProcess,
+  type TestService,
+} from "./harness.js";
 
 function newUsers(count: number, prefix: string): NewUser[] {
   return Array.from({ length: count }, (_, i) => ({
@@ -34,24 +40,12 @@ async function runningStatements(t: TestService): Promise<number> {
 }
 
 /** Starts apps/user-service as a process (src/main.ts) on a free port over `databaseUrl`. */
-function startUserServiceProcess(databaseUrl: string): Promise<ServiceProcess> {
-  return startServiceProcess({
-    name: "user service",
-    command: process.execPath,
-    args: ["--import", "tsx", "src/main.ts"],
-    cwd: packageDir,
-    env: {
-      HOST: "127.0.0.1",
-      PORT: "0",
-      DATABASE_URL: databaseUrl,
-      DATABASE_CONNECT_TIMEOUT_MS: "1000",
-      PASSWORD_HASH_COST: "1024",
-      POLYRPC_ENV: "development",
-      METRICS_ENABLED: "false",
-      LOG_LEVEL: "info",
-    },
-    portOf: loggedPort("gRPC server listening"),
-    timeoutMs: 60_000,
+function startProcessOn(databaseUrl: string): Promise<ServiceProcess> {
+  return startUserServiceProcess({
+    DATABASE_URL: databaseUrl,
+    DATABASE_CONNECT_TIMEOUT_MS: "1000",
+    METRICS_ENABLED: "false",
+    LOG_LEVEL: "info",
   });
 }
 
@@ -119,7 +113,7 @@ describe("the user service on PostgreSQL under faults", () => {
 
   it("fails calls fast with UNAVAILABLE while the database is down, stays up, and recovers without a restart (F8)", async () => {
     const { server, url } = await freshDatabase();
-    const service = await startUserServiceProcess(url);
+    const service = await startProcessOn(url);
     processes.push(service);
     const client = createGrpcClient(UserService, service.target);
     const health = new HealthClient(service.target);
@@ -177,7 +171,7 @@ describe("the user service on PostgreSQL under faults", () => {
 
   it("migrates once when several service processes start at the same time on one database", async () => {
     const { server, database, url } = await freshDatabase();
-    const started = await Promise.allSettled([1, 2, 3, 4].map(() => startUserServiceProcess(url)));
+    const started = await Promise.allSettled([1, 2, 3, 4].map(() => startProcessOn(url)));
     for (const result of started) if (result.status === "fulfilled") processes.push(result.value);
     expect(started.map((r) => (r.status === "rejected" ? String(r.reason) : "listening"))).toEqual(
       Array(4).fill("listening"),
