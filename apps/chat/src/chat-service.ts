@@ -10,10 +10,9 @@ import { mergeStreams } from "./merge-streams.js";
 import { openRoomStream } from "./room-stream.js";
 import type { UserDirectory, UserLookupCall } from "./user-directory.js";
 import { historyLimit } from "./history-limit.js";
-import { toChatMessage, toPresenceEvent } from "./wire.js";
+import { toChatMessage, toEventResponse } from "./wire.js";
 
 type ChatResponseInit = MessageInitShape<typeof chatV1.ChatResponseSchema>;
-type SubscribeResponseInit = MessageInitShape<typeof chatV1.SubscribeResponseSchema>;
 
 /** What the chat service is built from. */
 export interface ChatServiceDeps {
@@ -48,18 +47,6 @@ function lookupCall(ctx: HandlerContext): UserLookupCall {
 function logCall(ctx: HandlerContext): LogCall {
   const timeoutMs = ctx.timeoutMs();
   return { signal: ctx.signal, deadline: timeoutMs === undefined ? undefined : new Date(Date.now() + timeoutMs) };
-}
-
-function toChatResponse(event: ChatEvent): ChatResponseInit {
-  return event.kind === "message"
-    ? { event: { case: "message", value: toChatMessage(event.message) } }
-    : { event: { case: "presence", value: toPresenceEvent(event.presence) } };
-}
-
-function toSubscribeResponse(event: ChatEvent): SubscribeResponseInit {
-  return event.kind === "message"
-    ? { event: { case: "message", value: toChatMessage(event.message) } }
-    : { event: { case: "presence", value: toPresenceEvent(event.presence) } };
 }
 
 /**
@@ -149,7 +136,7 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
         yield { event: { case: "joined", value: { room, lastSequence: stream.lastSequenceAtOpen } } };
         const binary = isBinaryContentType(ctx.requestHeader.get("content-type"));
         async function* roomEvents(): AsyncGenerator<ChatResponseInit> {
-          for await (const event of stream) yield binary ? encoded.chatResponse(event) : toChatResponse(event);
+          for await (const event of stream) yield binary ? encoded.chatResponse(event) : toEventResponse(event);
         }
         // Ends when the client half-closes (after every send is answered) or the room stream fails.
         yield* mergeStreams([roomEvents(), sends(iterator, room, userId, logCall(ctx))]);
@@ -169,7 +156,7 @@ export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV
       try {
         if (named) await announce(room, userId, "joined");
         const binary = isBinaryContentType(ctx.requestHeader.get("content-type"));
-        for await (const event of stream) yield binary ? encoded.subscribeResponse(event) : toSubscribeResponse(event);
+        for await (const event of stream) yield binary ? encoded.subscribeResponse(event) : toEventResponse(event);
       } finally {
         stream.close();
         if (named) await announce(room, userId, "left");

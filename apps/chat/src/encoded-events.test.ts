@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { ChatEvent } from "./chat-bus.js";
 import type { StoredMessage } from "./chat-log.js";
 import { EncodedEvents, isBinaryContentType } from "./encoded-events.js";
-import { toChatMessage, toPresenceEvent } from "./wire.js";
+import { toEventResponse } from "./wire.js";
 
 const stored: StoredMessage = {
   room: "lobby",
@@ -19,23 +19,9 @@ const presence: ChatEvent = {
   presence: { room: "lobby", userId: "ada", kind: "left", occurredAt: new Date("2025-01-02T03:04:05Z") },
 };
 
-/** The responses as the service built them before: from the event, for every stream. */
-function plainSubscribe(event: ChatEvent) {
-  return create(
-    chatV1.SubscribeResponseSchema,
-    event.kind === "message"
-      ? { event: { case: "message", value: toChatMessage(event.message) } }
-      : { event: { case: "presence", value: toPresenceEvent(event.presence) } },
-  );
-}
-function plainChat(event: ChatEvent) {
-  return create(
-    chatV1.ChatResponseSchema,
-    event.kind === "message"
-      ? { event: { case: "message", value: toChatMessage(event.message) } }
-      : { event: { case: "presence", value: toPresenceEvent(event.presence) } },
-  );
-}
+/** The responses as the service builds them from the event (for JSON streams; for every stream before). */
+const plainSubscribe = (event: ChatEvent) => create(chatV1.SubscribeResponseSchema, toEventResponse(event));
+const plainChat = (event: ChatEvent) => create(chatV1.ChatResponseSchema, toEventResponse(event));
 
 describe("EncodedEvents", () => {
   it.each([

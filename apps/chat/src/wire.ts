@@ -1,7 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { chatV1 } from "@polyrpc/proto";
-import type { Presence } from "./chat-bus.js";
+import type { ChatEvent, Presence } from "./chat-bus.js";
 import type { StoredMessage } from "./chat-log.js";
 
 /** A stored message as chat.v1 sends it. */
@@ -23,4 +23,14 @@ export function toPresenceEvent(presence: Presence): MessageInitShape<typeof cha
     kind: presence.kind === "joined" ? chatV1.PresenceKind.JOINED : chatV1.PresenceKind.LEFT,
     occurredAt: timestampFromDate(presence.occurredAt),
   };
+}
+
+/**
+ * A live event as a Subscribe or Chat response: both name the cases of their `event` oneof
+ * `message` and `presence`.
+ */
+export function toEventResponse(event: ChatEvent) {
+  return event.kind === "message"
+    ? { event: { case: "message" as const, value: toChatMessage(event.message) } }
+    : { event: { case: "presence" as const, value: toPresenceEvent(event.presence) } };
 }
