@@ -1,12 +1,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { createLogger, type Logger } from "@polyrpc/server-kit";
-import {
-  createMetricsRegistry,
-  startMetricsServer,
-  type MetricsServerHandle,
-  type Registry,
-} from "@polyrpc/server-kit/observability";
-import { AggregatorRegistry, Counter, Registry as PromRegistry } from "prom-client";
+import { createMetricsRegistry, startMetricsServer, type MetricsServerHandle } from "@polyrpc/server-kit/observability";
+import { AggregatorRegistry, Counter, Registry } from "prom-client";
 import type { UserServiceConfig } from "./config.js";
 import { openUserStore, startUserService, type RunningUserService } from "./server.js";
 
@@ -40,7 +35,6 @@ interface Slot {
   worker?: Worker;
   ready: boolean;
   deaths: number[];
-  restart?: NodeJS.Timeout;
 }
 
 /**
@@ -94,7 +88,6 @@ export async function startPrimary(config: Readonly<UserServiceConfig>): Promise
   const shutdown = (signal: NodeJS.Signals, code: number) => {
     stopping = signal;
     exitCode = Math.max(exitCode, code);
-    for (const slot of slots) clearTimeout(slot.restart);
     const workers = live();
     log.info({ signal, workers: workers.length }, "stopping workers");
     for (const worker of workers) worker.process.kill(signal);
@@ -110,8 +103,6 @@ export async function startPrimary(config: Readonly<UserServiceConfig>): Promise
   };
 
   const fork = (slot: Slot) => {
-    slot.restart = undefined;
-    slot.ready = false;
     const worker = cluster.fork();
     slot.worker = worker;
     const pid = worker.process.pid;
@@ -152,7 +143,10 @@ export async function startPrimary(config: Readonly<UserServiceConfig>): Promise
       const delayMs = RESTART_BACKOFF_MS[slot.deaths.length - 1]!;
       log.error({ ...exit, restartInMs: delayMs }, "worker exited unexpectedly: restarting it");
       restarts.inc();
-      slot.restart = setTimeout(() => fork(slot), delayMs);
+      // A restart still waiting when the service stops is dropped.
+      setTimeout(() => {
+        if (!stopping) fork(slot);
+      }, delayMs);
     });
   };
 
@@ -181,7 +175,7 @@ export async function startPrimary(config: Readonly<UserServiceConfig>): Promise
  */
 function clusterRegistry(slots: readonly Slot[], own: Registry): Registry {
   let requests = 0;
-  class ClusterRegistry extends PromRegistry {
+  class ClusterRegistry extends Registry {
     override async metrics(): Promise<string> {
       const id = ++requests;
       const workers = slots.flatMap((s) => (s.worker && s.ready && s.worker.isConnected() ? [s.worker] : []));
