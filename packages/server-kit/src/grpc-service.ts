@@ -14,6 +14,7 @@ import type { ActiveCalls } from "./active-calls.js";
 import { CancelledError } from "./errors.js";
 import { grpcMethodPath, grpcServiceDefinition } from "./grpc-definition.js";
 import type { Logger } from "./logger.js";
+import { racing } from "./racing.js";
 import { toRpcStatus } from "./rpc-status.js";
 import { echoTestMetadata } from "./test-metadata.js";
 import { CallTaps, startHooks, type CallHook, type CallInfo, type CallValueKey } from "./call-hooks.js";
@@ -182,11 +183,12 @@ async function* incoming<T>(
     onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
   });
-  aborted.catch(() => {});
+  // One reaction on `aborted` for the whole stream, not one per message (see racing.ts).
+  const untilAborted = racing(aborted);
   try {
     while (true) {
       if (signal.aborted) throw signal.reason;
-      const next = await Promise.race([iterator.next(), aborted]);
+      const next = await untilAborted(iterator.next());
       if (next.done) return;
       yield next.value;
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { racing } from "../src/connect/connect-interceptors.js";
+import { racing } from "../src/racing.js";
 
 describe("racing: promise after promise against one stop", () => {
   it("settles with each promise while the stop has not rejected", async () => {

@@ -4,6 +4,7 @@ import type { Logger } from "../logger.js";
 import { toRpcStatus } from "../rpc-status.js";
 import { CallTaps, startHooks, type CallHook, type CallInfo } from "../call-hooks.js";
 import { traceIdOf } from "../observability/trace-id.js";
+import { racing } from "../racing.js";
 import type { status as Status } from "@grpc/grpc-js";
 
 /**
@@ -90,32 +91,6 @@ export function trackingInterceptor(calls: ActiveCalls, services: ReadonlySet<st
     }
     const stream = res as StreamResponse;
     return { ...stream, message: endable(stream.message, ended, finish, req.signal) } as typeof res;
-  };
-}
-
-/**
- * Races promise after promise against one long-lived promise that only ever rejects (a stream's
- * end from outside), settling like `Promise.race([promise, stop])`. A `Promise.race` per message
- * would leave a reaction on `stop` for every message until `stop` settles, which for a long
- * stream is never: about 300 bytes a message, kept for the life of the stream. Here `stop` gets
- * one reaction for the whole stream.
- */
-export function racing(stop: Promise<never>): <T>(promise: Promise<T>) => Promise<T> {
-  let stopped: { error: unknown } | undefined;
-  let rejectCurrent: ((error: unknown) => void) | undefined;
-  stop.catch((error: unknown) => {
-    stopped = { error };
-    rejectCurrent?.(error);
-  });
-  return (promise) => {
-    if (stopped) {
-      promise.catch(() => {});
-      return Promise.reject(stopped.error);
-    }
-    return new Promise((resolve, reject) => {
-      rejectCurrent = reject;
-      promise.then(resolve, reject);
-    });
   };
 }
 
