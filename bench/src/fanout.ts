@@ -20,17 +20,6 @@ export interface ChatSetup {
   stop(): Promise<void>;
 }
 
-/**
- * Why the two-replica fan-out cannot run in this tree, or undefined when it can: the chat must
- * read DATABASE_URL (PostgreSQL, fan-out through LISTEN/NOTIFY).
- */
-export function multiReplicaUnavailable(): string | undefined {
-  const config = readFileSync(join(repoRoot, "apps/chat/src/config.ts"), "utf8");
-  return config.includes("DATABASE_URL")
-    ? undefined
-    : "apps/chat does not read DATABASE_URL yet: two replicas over PostgreSQL are not in this tree";
-}
-
 function startUserService(workDir: string): Promise<ServerProcess> {
   const dir = join(repoRoot, "apps/user-service");
   return startServer({
