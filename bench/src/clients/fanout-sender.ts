@@ -13,12 +13,12 @@
  * and the chat's (`--server-pids`) during the sending time, and how long the chat's threads waited
  * for a core meanwhile (other processes, or its own helper threads, had its core).
  */
-import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { chatV1 } from "@polyrpc/proto";
 import { grpcFrame } from "../grpc-frame.js";
-import { cpuSeconds } from "../proc-stats.js";
+import { cpuSeconds, runnableWaitSeconds } from "../proc-stats.js";
 import { h2Session, unaryCall } from "./h2-grpc.js";
 
 const { values } = parseArgs({
@@ -47,21 +47,6 @@ const sendMessage = (text: string, timeoutMs?: number) =>
     grpcFrame(chatV1.SendMessageRequestSchema, { room, userId: user, text }),
     timeoutMs,
   );
-/**
- * Seconds the threads of `pid` spent ready to run but waiting for a core (the second field of
- * /proc/<pid>/task/<tid>/schedstat): how much more CPU the process wanted than it got.
- */
-function runnableWaitSeconds(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1]);
-    } catch {
-      // the thread ended
-    }
-  }
-  return ns / 1e9;
-}
 
 const rate = Number(values.rate);
 const durationMs = Number(values.duration) * 1000;
