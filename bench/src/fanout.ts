@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { loggedPort, startTestPostgres, type TestPostgres } from "@polyrpc/server-kit/testing";
 import { chatClient, userClient } from "./clients.js";
 import { benchDir, repoRoot } from "./paths.js";
-import { runLoadGenerator, type LoadGeneratorRun } from "./proc-stats.js";
+import { monotonicMs, runLoadGenerator, type LoadGeneratorRun } from "./proc-stats.js";
 import { pinned, startServer, type ServerProcess } from "./processes.js";
 import type { Profile } from "./profiles.js";
 import { loadgenCpus, type Case, type Mode } from "./runner.js";
@@ -130,7 +130,6 @@ function lastJson<T>(name: string, run: LoadGeneratorRun): T {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
 
 /**
  * One sender, `subscribers` subscribers in a fresh room: delivery latency and deliveries per

@@ -4,6 +4,15 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = 100;
 
+/** Milliseconds on CLOCK_MONOTONIC, the clock every process on the machine shares (performance.now() is per process). */
+export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/** This process's CPU (user + system) since `since`, a process.cpuUsage() reading, over `wallMs`: 1.0 is one core busy. */
+export function ownCpuCores(since: NodeJS.CpuUsage, wallMs: number): number {
+  const cpu = process.cpuUsage(since);
+  return (cpu.user + cpu.system) / 1000 / wallMs;
+}
+
 /** CPU seconds (user + system, all threads) a process used so far. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { chatV1 } from "@polyrpc/proto";
 import { grpcFrame } from "../grpc-frame.js";
-import { cpuSeconds, runnableWaitSeconds } from "../proc-stats.js";
+import { cpuSeconds, monotonicMs, ownCpuCores, runnableWaitSeconds } from "../proc-stats.js";
 import { h2Session, unaryCall } from "./h2-grpc.js";
 
 const { values } = parseArgs({
@@ -50,7 +50,6 @@ const sendMessage = (text: string, timeoutMs?: number) =>
 
 const rate = Number(values.rate);
 const durationMs = Number(values.duration) * 1000;
-const now = () => Number(process.hrtime.bigint()) / 1e6; // ms on CLOCK_MONOTONIC
 
 // Connect (and warm the call path) before the clock starts; subscribers ignore this text.
 await sendMessage("sender connected");
@@ -67,15 +66,15 @@ const serverWait = () => serverPids.reduce((sum, pid) => sum + runnableWaitSecon
 const serverCpuBefore = serverCpu();
 const serverWaitBefore = serverWait();
 const cpuBefore = process.cpuUsage();
-const started = now();
+const started = monotonicMs();
 await new Promise<void>((resolve) => {
   const timer = setInterval(() => {
-    const elapsed = now() - started;
+    const elapsed = monotonicMs() - started;
     const due = Math.min(Math.floor((elapsed * rate) / 1000), total);
     while (sent < due && inFlight < maxInFlight) {
       sent++;
       inFlight++;
-      sendMessage(`t:${now()}`)
+      sendMessage(`t:${monotonicMs()}`)
         .catch((err: unknown) => {
           failed++;
           failure ??= String((err as Error).message ?? err);
@@ -88,20 +87,20 @@ await new Promise<void>((resolve) => {
     }
   }, 1);
 });
-const sendSeconds = (now() - started) / 1000;
-const cpu = process.cpuUsage(cpuBefore);
+const sendSeconds = (monotonicMs() - started) / 1000;
+const cpuCores = ownCpuCores(cpuBefore, sendSeconds * 1000);
 const serverCpuCores = (serverCpu() - serverCpuBefore) / sendSeconds;
 const serverWaitCores = (serverWait() - serverWaitBefore) / sendSeconds;
-const drainBy = now() + Number(values.drain);
+const drainBy = monotonicMs() + Number(values.drain);
 writeFileSync(join(values.dir, "drain.tmp"), String(drainBy));
 renameSync(join(values.dir, "drain.tmp"), join(values.dir, "drain"));
 // Every answer first, so that `end` is stored after every message that was. A call still
 // unanswered at the deadline may be stored after `end`: then there is no `end`.
-while (inFlight > 0 && now() < drainBy) await new Promise((r) => setTimeout(r, 5));
+while (inFlight > 0 && monotonicMs() < drainBy) await new Promise((r) => setTimeout(r, 5));
 const unanswered = inFlight;
 let endSent = false;
 if (unanswered === 0) {
-  const endBy = Math.max(1, drainBy - now());
+  const endBy = Math.max(1, drainBy - monotonicMs());
   endSent = await sendMessage("end", endBy).then(
     () => true,
     () => false,
@@ -116,7 +115,7 @@ console.log(
     endSent,
     sendSeconds,
     sentPerS: sent / sendSeconds,
-    cpuCores: (cpu.user + cpu.system) / 1000 / (sendSeconds * 1000),
+    cpuCores,
     serverCpuCores,
     serverWaitCores,
   }),

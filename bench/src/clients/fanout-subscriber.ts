@@ -27,6 +27,7 @@ import { parseArgs } from "node:util";
 import { fromBinary } from "@bufbuild/protobuf";
 import { chatV1 } from "@polyrpc/proto";
 import { grpcFrame } from "../grpc-frame.js";
+import { monotonicMs, ownCpuCores } from "../proc-stats.js";
 import { grpcFailure, h2Session, readMessages, startCall } from "./h2-grpc.js";
 
 const { values } = parseArgs({
@@ -47,7 +48,6 @@ const targets = values.chat.split(",");
 const { room, dir, id } = values;
 const streamCount = Number(values.streams);
 const first = Number(values.first);
-const now = () => Number(process.hrtime.bigint()) / 1e6; // ms on CLOCK_MONOTONIC
 
 setTimeout(
   () => {
@@ -97,7 +97,7 @@ function subscribe(index: number): Promise<void> {
     };
     const stream = startCall(session(target), "/chat.v1.ChatService/Subscribe", request);
     let receivedAt = 0;
-    stream.on("data", () => (receivedAt = now())); // before readMessages' listener: once per DATA
+    stream.on("data", () => (receivedAt = monotonicMs())); // before readMessages' listener: once per DATA
     readMessages(stream, (bytes) => {
       const response = fromBinary(chatV1.SubscribeResponseSchema, bytes);
       if (response.event.case !== "message") return;
@@ -131,7 +131,7 @@ await new Promise<void>((resolve) => {
   const poll = setInterval(() => {
     if (doneStreams === streamCount) return stop();
     const drain = join(dir, "drain");
-    if (existsSync(drain) && now() >= Number(readFileSync(drain, "utf8"))) stop();
+    if (existsSync(drain) && monotonicMs() >= Number(readFileSync(drain, "utf8"))) stop();
   }, 20);
   void allDone.then(stop);
   function stop() {
@@ -139,8 +139,9 @@ await new Promise<void>((resolve) => {
     resolve();
   }
 });
-const endedAt = now();
-const cpu = measuredFrom ? process.cpuUsage(measuredFrom.cpu) : undefined;
+const endedAt = monotonicMs();
+const cpuCores =
+  measuredFrom && endedAt > measuredFrom.at ? ownCpuCores(measuredFrom.cpu, endedAt - measuredFrom.at) : 0;
 writeFileSync(join(dir, `lat-${id}.bin`), Buffer.from(latencies.buffer, 0, delivered * 8));
 console.log(
   JSON.stringify({
@@ -149,7 +150,7 @@ console.log(
     unfinished: streamCount - doneStreams,
     failures: failures.length,
     failure: failures[0],
-    cpuCores: cpu && endedAt > measuredFrom!.at ? (cpu.user + cpu.system) / 1000 / (endedAt - measuredFrom!.at) : 0,
+    cpuCores,
   }),
 );
 process.exit(0);
