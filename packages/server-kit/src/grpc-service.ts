@@ -86,17 +86,24 @@ interface CallScope {
   finish(code: Status, message?: string): void;
 }
 
+/** What every call of one method shares, made once when the service is registered. */
+interface ServedMethod {
+  method: DescMethod;
+  /** `/package.Service/Method`. */
+  path: string;
+  /** The service's logger with the method bound. */
+  log: Logger;
+}
+
 function openScope(
   call: AnyCall,
-  method: DescMethod,
+  { method, path, log }: ServedMethod,
   options: GrpcServiceOptions,
   end: (s: StatusObject) => void,
 ): CallScope {
   const controller = new AbortController();
-  const path = grpcMethodPath(method);
   const started = process.hrtime.bigint();
   const deadline = call.getDeadline();
-  const log = options.log.child({ method: path });
   let finished = false;
   // grpc-js 1.14 emits 'cancelled' when any call's stream closes, even after its status went out;
   // only a call still running is cancelled (building the error and aborting cost ~3% per call).
@@ -301,6 +308,8 @@ export function grpcServiceImplementation<S extends DescService>(
     const handler = table[method.localName];
     // A method without a handler is left out: grpc-js answers it UNIMPLEMENTED.
     if (typeof handler !== "function") continue;
+    const path = grpcMethodPath(method);
+    const served: ServedMethod = { method, path, log: options.log.child({ method: path }) };
     switch (method.methodKind) {
       case "unary":
       case "client_streaming":
@@ -316,7 +325,7 @@ export function grpcServiceImplementation<S extends DescService>(
             else callback(null, response, scope.ctx.responseTrailer);
             return true;
           };
-          const scope = openScope(call, method, options, (status) => respond(status));
+          const scope = openScope(call, served, options, (status) => respond(status));
           const finish = (code: Status, message?: string) =>
             scope.finish(scope.ctx.signal.aborted && code === Status.OK ? Status.CANCELLED : code, message);
           Promise.resolve()
@@ -356,7 +365,7 @@ export function grpcServiceImplementation<S extends DescService>(
             // grpc-js sends an 'error' event's status instead of OK when the stream ends.
             call.emit("error", status);
           };
-          const scope = openScope(call, method, options, endWith);
+          const scope = openScope(call, served, options, endWith);
           Promise.resolve()
             .then(async () => {
               await startHooks(options.hooks ?? [], scope.info, scope.taps);
