@@ -1,5 +1,5 @@
-import { runLoadGenerator, type ServerUsage } from "./proc-stats.js";
-import { pinned, type Cpus } from "./processes.js";
+import type { ServerUsage } from "./proc-stats.js";
+import { pinned, runLoadGenerator, type Cpus } from "./processes.js";
 
 /** One h2load run: the same gRPC request, as raw HTTP/2 POSTs. */
 export interface H2loadOptions {

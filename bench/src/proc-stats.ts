@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
@@ -74,36 +73,4 @@ export function measureUsage(pids: readonly number[]): { stop(): ServerUsage } {
       return { cpuCores: cpu / seconds, peakRssMiB: rss };
     },
   };
-}
-
-/** How a load generator run ended: its exit code, what it printed, and what it used itself. */
-export interface LoadGeneratorRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  usage: ServerUsage;
-}
-
-/**
- * Runs a load generator to the end, recording its own CPU and peak RSS. The usage is read every
- * 200 ms and kept from the last read before it exits: once reaped, /proc forgets it.
- */
-export async function runLoadGenerator(command: string, args: readonly string[]): Promise<LoadGeneratorRun> {
-  const child = spawn(command, [...args], { stdio: ["ignore", "pipe", "pipe"] });
-  const measured = measureUsage([child.pid!]);
-  let usage: ServerUsage = { cpuCores: NaN, peakRssMiB: NaN };
-  const sampler = setInterval(() => {
-    try {
-      usage = measured.stop();
-    } catch {
-      // already gone
-    }
-  }, 200);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  clearInterval(sampler);
-  return { code, stdout, stderr, usage };
 }

@@ -1,6 +1,8 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { startCommand, type CommandRun } from "@polyrpc/server-kit/testing";
+import { measureUsage, type ServerUsage } from "./proc-stats.js";
 
 /** Cores a process may run on: `taskset -c` syntax ("0", "1", "0,1"), or undefined for all. */
 export type Cpus = string | undefined;
@@ -108,4 +110,32 @@ export function allCpus(): string {
 /** `command args` prefixed with `taskset -c cpus` when `cpus` is set. */
 export function pinned(cpus: Cpus, command: string, args: readonly string[]): [string, string[]] {
   return cpus === undefined ? [command, [...args]] : ["taskset", ["-c", cpus, command, ...args]];
+}
+
+/** How a load generator run ended: its exit, what it printed, and what it used itself. */
+export interface LoadGeneratorRun extends CommandRun {
+  usage: ServerUsage;
+}
+
+/**
+ * Runs a load generator to the end, recording its own CPU and peak RSS. The usage is read every
+ * 200 ms and kept from the last read before it exits: once reaped, /proc forgets it.
+ */
+export async function runLoadGenerator(command: string, args: readonly string[]): Promise<LoadGeneratorRun> {
+  const session = startCommand(command, args);
+  session.end(); // it reads no input: its stdin is at end of file at once
+  const measured = measureUsage([session.child.pid!]);
+  let usage: ServerUsage = { cpuCores: NaN, peakRssMiB: NaN };
+  const sampler = setInterval(() => {
+    try {
+      usage = measured.stop();
+    } catch {
+      // already gone
+    }
+  }, 200);
+  try {
+    return { ...(await session.finished), usage };
+  } finally {
+    clearInterval(sampler);
+  }
 }
