@@ -55,6 +55,9 @@ export function createMetricsRegistry(options: { processMetrics?: boolean } = {}
   return registry;
 }
 
+/** The counts of a method exposed as plain counters. */
+type Count = "started" | "received" | "sent";
+
 interface MethodLabels {
   grpc_type: string;
   grpc_service: string;
@@ -82,16 +85,16 @@ class MethodSeries {
   ) {}
 
   start(): CallTap {
-    if (this.started++ === 0) this.metrics.startedOrder.push(this);
+    if (this.started++ === 0) this.metrics.counted.started.push(this);
     return new MetricsTap(this, performance.now());
   }
 
   request(): void {
-    if (this.received++ === 0) this.metrics.receivedOrder.push(this);
+    if (this.received++ === 0) this.metrics.counted.received.push(this);
   }
 
   response(): void {
-    if (this.sent++ === 0) this.metrics.sentOrder.push(this);
+    if (this.sent++ === 0) this.metrics.counted.sent.push(this);
   }
 
   /** Records the end of a call that took `ms`. */
@@ -179,9 +182,8 @@ class ScrapedMetric {
 class GrpcServerMetrics {
   private readonly byService = new Map<string, Map<string, MethodSeries>>();
   private readonly all: MethodSeries[] = [];
-  startedOrder: MethodSeries[] = [];
-  receivedOrder: MethodSeries[] = [];
-  sentOrder: MethodSeries[] = [];
+  /** Per count, the series in the order they were first counted. */
+  readonly counted: Record<Count, MethodSeries[]> = { started: [], received: [], sent: [] };
   handlingOrder: MethodSeries[] = [];
   handledOrder: [MethodSeries, number][] = [];
 
@@ -201,17 +203,7 @@ class GrpcServerMetrics {
         this.handlingOrder = [];
       },
     ),
-    new ScrapedMetric(
-      "grpc_server_started_total",
-      "Total number of RPCs started on the server.",
-      "counter",
-      this,
-      () => this.startedOrder.map((s) => ({ value: s.started, labels: { ...s.labels } })),
-      () => {
-        for (const s of this.all) s.started = 0;
-        this.startedOrder = [];
-      },
-    ),
+    this.counter("grpc_server_started_total", "Total number of RPCs started on the server.", "started"),
     new ScrapedMetric(
       "grpc_server_handled_total",
       "Total number of RPCs completed on the server, regardless of success or failure.",
@@ -227,29 +219,28 @@ class GrpcServerMetrics {
         this.handledOrder = [];
       },
     ),
-    new ScrapedMetric(
+    this.counter(
       "grpc_server_msg_received_total",
       "Total number of RPC stream messages received on the server.",
-      "counter",
-      this,
-      () => this.receivedOrder.map((s) => ({ value: s.received, labels: { ...s.labels } })),
-      () => {
-        for (const s of this.all) s.received = 0;
-        this.receivedOrder = [];
-      },
+      "received",
     ),
-    new ScrapedMetric(
-      "grpc_server_msg_sent_total",
-      "Total number of gRPC stream messages sent by the server.",
-      "counter",
-      this,
-      () => this.sentOrder.map((s) => ({ value: s.sent, labels: { ...s.labels } })),
-      () => {
-        for (const s of this.all) s.sent = 0;
-        this.sentOrder = [];
-      },
-    ),
+    this.counter("grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.", "sent"),
   ];
+
+  /** A counter exposing one count (`started`, `received` or `sent`) of every method's series. */
+  private counter(name: string, help: string, count: Count): ScrapedMetric {
+    return new ScrapedMetric(
+      name,
+      help,
+      "counter",
+      this,
+      () => this.counted[count].map((s) => ({ value: s[count], labels: { ...s.labels } })),
+      () => {
+        for (const s of this.all) s[count] = 0;
+        this.counted[count] = [];
+      },
+    );
+  }
 
   /** The series of a method, made on its first call. */
   series(service: string, method: string, kind: MethodKind): MethodSeries {
