@@ -136,8 +136,11 @@ describe("WORKERS=2: a primary and two worker processes on one port", () => {
     expect(workers.every((l) => l.role === "worker" && typeof l.worker === "number")).toBe(true);
     for (const pid of announced[0]!.pids as number[]) seenPids.add(pid);
 
+    // The primary opens (and so migrates) the store itself before any worker starts.
+    const opened = lines.findIndex((l) => l.msg === "user store open" && l.role === "primary");
+    expect(opened).toBeGreaterThanOrEqual(0);
     const migrated = lines.findIndex((l) => l.msg === "store migrated; starting workers");
-    expect(migrated).toBeGreaterThanOrEqual(0);
+    expect(migrated).toBeGreaterThan(opened);
     expect(lines[migrated]!.role).toBe("primary");
     const firstWorkerLine = lines.findIndex((l) => l.role === "worker");
     expect(firstWorkerLine).toBeGreaterThan(migrated);
