@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { racing } from "../src/racing.js";
 
 describe("racing: promise after promise against one stop", () => {
@@ -27,5 +27,14 @@ describe("racing: promise after promise against one stop", () => {
     await expect(first).resolves.toBe("first");
     stop(new Error("too late"));
     await expect(untilStopped(new Promise(() => {}))).rejects.toThrow("too late");
+  });
+
+  it("subscribes to the stop once, however many promises it races", async () => {
+    // Promise.race per promise would leave one reaction on the stop for each until it settles.
+    const stop = new Promise<never>(() => {});
+    const then = vi.spyOn(stop, "then");
+    const untilStopped = racing(stop);
+    for (let i = 0; i < 100; i++) expect(await untilStopped(Promise.resolve(i))).toBe(i);
+    expect(then).toHaveBeenCalledTimes(1);
   });
 });
