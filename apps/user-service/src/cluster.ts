@@ -1,5 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
-import { createLogger, type Logger } from "@polyrpc/server-kit";
+import { createLogger } from "@polyrpc/server-kit";
 import { createMetricsRegistry, startMetricsServer, type MetricsServerHandle } from "@polyrpc/server-kit/observability";
 import { AggregatorRegistry, Counter, Registry } from "prom-client";
 import type { UserServiceConfig } from "./config.js";
@@ -219,7 +219,12 @@ function clusterRegistry(slots: readonly Slot[], own: Registry): Registry {
  */
 export async function startWorker(config: Readonly<UserServiceConfig>): Promise<RunningUserService> {
   const id = cluster.worker!.id;
-  const log = workerLogger(createLogger({ name: "user-service", level: config.LOG_LEVEL }), id);
+  // Every line carries `worker` (its cluster id, new for each restart) and `pid`.
+  const log = createLogger({ name: "user-service", level: config.LOG_LEVEL }).child({
+    role: "worker",
+    worker: id,
+    pid: process.pid,
+  });
   let service: RunningUserService | undefined;
   let stopping = false;
   const stop = (reason: string) => {
@@ -239,7 +244,13 @@ export async function startWorker(config: Readonly<UserServiceConfig>): Promise<
   process.on("SIGINT", (signal) => stop(signal));
 
   const registry = config.METRICS_ENABLED ? createMetricsRegistry() : undefined;
-  service = await startUserService(config, { log, ...(registry && { metricsRegistry: registry }) });
+  // Only the primary's line names the shared port, once every worker listens: tools that read the
+  // port from "gRPC server listening" see one line.
+  service = await startUserService(config, {
+    log,
+    listeningMessage: WORKER_LISTENING,
+    ...(registry && { metricsRegistry: registry }),
+  });
   process.on("message", (message: PrimaryMessage) => {
     if (message?.type !== "user-service:metrics-request") return;
     // Unanswered, the scrape fails at the primary's timeout.
@@ -250,17 +261,4 @@ export async function startWorker(config: Readonly<UserServiceConfig>): Promise<
   });
   process.send?.({ type: "user-service:ready", port: service.server.port } satisfies WorkerMessage);
   return service;
-}
-
-/**
- * The worker's logger: every line carries `worker` (its cluster id, new for each restart) and
- * `pid`, and the kit's "gRPC server listening" is written as "worker listening", so that tools
- * reading the port from that line see one line, the primary's, once every worker listens.
- */
-function workerLogger(base: Logger, worker: number): Logger {
-  const log = base.child({ role: "worker", worker, pid: process.pid });
-  const info = log.info.bind(log) as (...args: unknown[]) => void;
-  log.info = ((...args: unknown[]) =>
-    args[1] === LISTENING ? info(args[0], WORKER_LISTENING, ...args.slice(2)) : info(...args)) as Logger["info"];
-  return log;
 }

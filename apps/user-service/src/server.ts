@@ -9,7 +9,7 @@ import {
   type GrpcServerHandle,
   type Logger,
 } from "@polyrpc/server-kit";
-import { metricsHook, type Registry } from "@polyrpc/server-kit/observability";
+import type { Registry } from "@polyrpc/server-kit/observability";
 import { postgresPoolOptions } from "@polyrpc/server-kit/postgres";
 import type { UserServiceConfig } from "./config.js";
 import { PostgresUserStore } from "./postgres-user-store.js";
@@ -33,6 +33,8 @@ export interface UserServiceOverrides {
    * worker's, which the primary collects and serves for all workers (src/cluster.ts).
    */
   metricsRegistry?: Registry;
+  /** What the line logged once the port is bound says ("gRPC server listening" by default). */
+  listeningMessage?: string;
 }
 
 /**
@@ -57,13 +59,11 @@ export async function startUserService(
 ): Promise<RunningUserService> {
   const log = overrides.log ?? createLogger({ name: "user-service", level: config.LOG_LEVEL });
   const store = overrides.store ?? (await openUserStore(config, log));
-  const { metricsRegistry } = overrides;
-  const pipeline = await startCallPipeline(metricsRegistry ? { ...config, METRICS_ENABLED: false } : config, {
+  const pipeline = await startCallPipeline(config, {
     serviceName: "user-service",
     log,
+    ...(overrides.metricsRegistry && { metricsRegistry: overrides.metricsRegistry }),
   });
-  // The pipeline's own metrics hook comes right after tracing; first is as good (it refuses nothing).
-  const hooks = metricsRegistry ? [metricsHook(metricsRegistry), ...pipeline.hooks] : pipeline.hooks;
   const server = await startGrpcServer({
     host: config.HOST,
     port: config.PORT,
@@ -73,7 +73,8 @@ export async function startUserService(
     log,
     tls: serverTls(config),
     echoTestMetadata: config.ECHO_TEST_METADATA,
-    hooks,
+    hooks: pipeline.hooks,
+    ...(overrides.listeningMessage && { listeningMessage: overrides.listeningMessage }),
   });
   return {
     server,

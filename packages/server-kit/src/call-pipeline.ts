@@ -10,6 +10,7 @@ import {
   startTracing,
   tracingEnvSchema,
   tracingHook,
+  type Registry,
 } from "./observability/index.js";
 import { limitsEnvSchema, rateLimitHook, rateLimitsFromEnv } from "./rate-limit/index.js";
 import { validationHook } from "./validation/validation-hook.js";
@@ -43,7 +44,19 @@ export interface CallPipeline {
  */
 export async function startCallPipeline(
   config: CallPipelineEnv,
-  { serviceName, log }: { serviceName: string; log: Logger },
+  {
+    serviceName,
+    log,
+    metricsRegistry,
+  }: {
+    serviceName: string;
+    log: Logger;
+    /**
+     * Record the call metrics in this registry and serve nothing on METRICS_PORT: whoever owns the
+     * registry exposes it (a cluster primary summing its workers, say).
+     */
+    metricsRegistry?: Registry;
+  },
 ): Promise<CallPipeline> {
   const tracing = startTracing({
     serviceName: config.OTEL_SERVICE_NAME ?? serviceName,
@@ -51,7 +64,7 @@ export async function startCallPipeline(
     tracesEndpoint: config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
     log,
   });
-  const registry = config.METRICS_ENABLED ? createMetricsRegistry() : undefined;
+  const registry = metricsRegistry ?? (config.METRICS_ENABLED ? createMetricsRegistry() : undefined);
   const hooks: CallHook[] = [
     tracingHook(tracing.tracer),
     ...(registry ? [metricsHook(registry)] : []),
@@ -59,9 +72,10 @@ export async function startCallPipeline(
     rateLimitHook({ ...rateLimitsFromEnv(config), subject: (call) => call.get(PRINCIPAL)?.subject }),
     validationHook(),
   ];
-  const metrics = registry
-    ? await startMetricsServer({ host: config.HOST, port: config.METRICS_PORT, registry, log })
-    : undefined;
+  const metrics =
+    registry && !metricsRegistry
+      ? await startMetricsServer({ host: config.HOST, port: config.METRICS_PORT, registry, log })
+      : undefined;
   return {
     hooks,
     metricsPort: metrics?.port,

@@ -40,6 +40,11 @@ export interface GrpcServerOptions {
   echoTestMetadata?: boolean;
   /** Steps every call of `services` goes through before its handler (auth, validation, limits, metrics). */
   hooks?: readonly CallHook[];
+  /**
+   * The message of the line logged once the port is bound ("gRPC server listening"), which tools
+   * read the port from; a process that is one of several on a shared port says something else.
+   */
+  listeningMessage?: string;
 }
 
 /** grpc-js channel options for a server's limits. */
@@ -135,7 +140,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       tls: tls ? (tls.clientCa ? "mtls" : "tls") : "off",
       services: services.map((s) => s.descriptor.typeName),
     },
-    "gRPC server listening",
+    options.listeningMessage ?? "gRPC server listening",
   );
   return new GrpcServerHandle(server, boundPort, health, activeCalls, limits, log);
 }
