@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --import tsx
 import { ConfigError, exitOnSignals } from "@polyrpc/server-kit";
+import { SqliteOpenError } from "@polyrpc/server-kit/sqlite";
 import { loadChatConfig } from "./config.js";
 import { startChat } from "./server.js";
 
@@ -11,6 +12,10 @@ try {
   if (err instanceof ConfigError) {
     console.error(`chat: ${err.message}`);
     process.exit(78); // EX_CONFIG
+  }
+  if (err instanceof SqliteOpenError) {
+    console.error(`chat: ${err.message}`);
+    process.exit(74); // EX_IOERR
   }
   throw err;
 }

@@ -1,7 +1,5 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
-import { runSqliteMigrations } from "@polyrpc/server-kit";
+import type Database from "better-sqlite3";
+import { openSqliteDatabase, runSqlite, runSqliteMigrations } from "@polyrpc/server-kit/sqlite";
 import type { ChatLog, LogCall, ReadOptions, StoredMessage } from "./chat-log.js";
 
 /** Schema versions, applied in order at start-up; each runs once, in its own transaction. */
@@ -54,6 +52,8 @@ export interface SqliteChatLogOptions {
  * The ChatLog on an embedded SQLite database (better-sqlite3): one file, or `:memory:`. Appends run
  * in an IMMEDIATE transaction, so processes sharing the file also get gap-free sequences. Every
  * operation is synchronous and takes microseconds, so it ignores the call's deadline and signal.
+ * A full disk fails the append with RESOURCE_EXHAUSTED and an unusable file any operation with
+ * UNAVAILABLE (mapSqliteError): a message is acknowledged only once it is committed.
  */
 export class SqliteChatLog implements ChatLog {
   private readonly db: Database.Database;
@@ -62,14 +62,8 @@ export class SqliteChatLog implements ChatLog {
   private readonly appendTx: (room: string, sender: string, text: string, sentAtMs: number) => MessageRow;
 
   constructor(path: string, options: SqliteChatLogOptions = {}) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.now = options.now ?? (() => new Date());
-    this.db = new Database(path);
-    // WAL lets readers and the writer proceed together; NORMAL sync is durable across app crashes.
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 5000");
-    migrate(this.db);
+    this.db = openSqliteDatabase(path, migrations);
     // Sequences are uint64 on the wire: read every integer as a bigint.
     const prepare = <P extends unknown[]>(sql: string) => this.db.prepare<P, MessageRow>(sql).safeIntegers(true);
     this.stmts = {
@@ -97,14 +91,15 @@ export class SqliteChatLog implements ChatLog {
     };
     const tx = this.db.transaction((room: string, sender: string, text: string, sentAtMs: number) => {
       const { next } = this.stmts.next.get(room)!;
-      return this.stmts.insert.get(room, next, sender, text, sentAtMs)!;
+      // .all(), not .get(): a RETURNING statement's errors come when it is stepped to its end.
+      return this.stmts.insert.all(room, next, sender, text, sentAtMs)[0]!;
     });
     // IMMEDIATE takes the write lock before reading MAX(sequence), so two writers never pick the same one.
     this.appendTx = (...args) => tx.immediate(...args);
   }
 
   async append(room: string, sender: string, text: string, _call?: LogCall): Promise<StoredMessage> {
-    return fromRow(this.appendTx(room, sender, text, this.now().getTime()));
+    return fromRow(runSqlite(() => this.appendTx(room, sender, text, this.now().getTime())));
   }
 
   async read(
@@ -115,21 +110,23 @@ export class SqliteChatLog implements ChatLog {
     if (limit <= 0) return [];
     if (afterSequence !== undefined) {
       if (afterSequence >= MAX_INT64) return [];
-      const rows =
+      const rows = runSqlite(() =>
         beforeSequence !== undefined
           ? this.stmts.between.all(room, afterSequence, clamp(beforeSequence), limit)
-          : this.stmts.after.all(room, afterSequence, limit);
+          : this.stmts.after.all(room, afterSequence, limit),
+      );
       return rows.map(fromRow);
     }
-    const rows =
+    const rows = runSqlite(() =>
       beforeSequence !== undefined
         ? this.stmts.before.all(room, clamp(beforeSequence), limit)
-        : this.stmts.latest.all(room, limit);
+        : this.stmts.latest.all(room, limit),
+    );
     return rows.reverse().map(fromRow);
   }
 
   async lastSequence(room: string, _call?: LogCall): Promise<bigint> {
-    return this.stmts.last.get(room)!.last;
+    return runSqlite(() => this.stmts.last.get(room)!.last);
   }
 
   async close(): Promise<void> {

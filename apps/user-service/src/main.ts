@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 import cluster from "node:cluster";
 import { ConfigError, exitOnSignals } from "@polyrpc/server-kit";
+import { SqliteOpenError } from "@polyrpc/server-kit/sqlite";
 import { startPrimary, startWorker } from "./cluster.js";
 import { loadUserServiceConfig } from "./config.js";
 import { startUserService } from "./server.js";
@@ -20,6 +21,10 @@ try {
   if (err instanceof ConfigError) {
     console.error(`user-service: ${err.message}`);
     process.exit(78); // EX_CONFIG
+  }
+  if (err instanceof SqliteOpenError) {
+    console.error(`user-service: ${err.message}`);
+    process.exit(74); // EX_IOERR
   }
   throw err;
 }

@@ -1,7 +1,5 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
-import { runSqliteMigrations } from "@polyrpc/server-kit";
+import type Database from "better-sqlite3";
+import { mapSqliteError, openSqliteDatabase, runSqlite, runSqliteMigrations } from "@polyrpc/server-kit/sqlite";
 import {
   DuplicateUserError,
   throwIfCallEnded,
@@ -72,15 +70,19 @@ function fromColumns(row: UserColumns): StoredUser {
   };
 }
 
-/** Maps SQLite's UNIQUE violations to the domain error naming the taken field. */
-function duplicateFrom(err: unknown, user: { username?: string | undefined; email?: string | undefined }): never {
+/**
+ * Maps what a write threw: SQLite's UNIQUE violations to the domain error naming the taken field,
+ * a full disk or an unusable file to RESOURCE_EXHAUSTED or UNAVAILABLE (mapSqliteError).
+ */
+function writeError(err: unknown, user: { username?: string | undefined; email?: string | undefined }): never {
   const e = err as { code?: string; message?: string };
   if (e.code === "SQLITE_CONSTRAINT_UNIQUE") {
     if (e.message?.includes("users.username")) throw new DuplicateUserError("username", user.username ?? "");
     if (e.message?.includes("users.email")) throw new DuplicateUserError("email", user.email ?? "");
   }
-  throw err;
+  throw mapSqliteError(err);
 }
+
 
 /** Applies the migrations this database has not seen yet; returns the schema version. */
 export function migrate(db: Database.Database): number {
@@ -91,19 +93,18 @@ export function migrate(db: Database.Database): number {
  * The UserStore on an embedded SQLite database (better-sqlite3): one file, or `:memory:`. Its
  * statements run synchronously and cannot be interrupted, so a call that has already ended (past
  * its deadline, or cancelled) is refused before any statement runs.
+ *
+ * Writes with RETURNING read their rows with `.all()`, never `.get()`: SQLite commits an
+ * autocommit statement when it is stepped to its end, and `.get()` stops after the first row and
+ * drops an error raised there (SQLITE_FULL on a full disk), which would acknowledge a write that
+ * was rolled back.
  */
 export class SqliteUserStore implements UserStore {
   private readonly db: Database.Database;
   private readonly stmts;
 
   constructor(path: string) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    // WAL lets readers and the writer proceed together; NORMAL sync is durable across app crashes.
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 5000");
-    migrate(this.db);
+    this.db = openSqliteDatabase(path, migrations);
     this.stmts = {
       get: this.db.prepare<[string], UserRow>("SELECT * FROM users WHERE id = ?"),
       insert: this.db.prepare<[string, string, string, string, number, string], UserRow>(
@@ -123,7 +124,7 @@ export class SqliteUserStore implements UserStore {
 
   private insert(user: NewUser): StoredUser {
     try {
-      const row = this.stmts.insert.get(
+      const [row] = this.stmts.insert.all(
         user.id,
         user.username,
         user.email,
@@ -133,13 +134,13 @@ export class SqliteUserStore implements UserStore {
       );
       return fromRow(row!);
     } catch (err) {
-      return duplicateFrom(err, user);
+      return writeError(err, user);
     }
   }
 
   async get(id: string, call: StoreCallOptions = {}): Promise<StoredUser> {
     throwIfCallEnded(call);
-    const row = this.stmts.get.get(id);
+    const row = runSqlite(() => this.stmts.get.get(id));
     if (!row) throw new UserNotFoundError(id);
     return fromRow(row);
   }
@@ -151,28 +152,30 @@ export class SqliteUserStore implements UserStore {
 
   async createMany(users: readonly NewUser[], call: StoreCallOptions = {}): Promise<StoredUser[]> {
     throwIfCallEnded(call);
-    return this.db.transaction((batch: readonly NewUser[]) => batch.map((u) => this.insert(u)))(users);
+    // The COMMIT itself can fail (a full disk): the batch is rolled back and says so.
+    return runSqlite(() => this.db.transaction((batch: readonly NewUser[]) => batch.map((u) => this.insert(u)))(users));
   }
 
   async update(id: string, changes: UserChanges, call: StoreCallOptions = {}): Promise<StoredUser> {
     throwIfCallEnded(call);
+    let row: UserRow | undefined;
     try {
-      const row = this.stmts.update.get(changes.username ?? null, changes.email ?? null, id);
-      if (!row) throw new UserNotFoundError(id);
-      return fromRow(row);
+      [row] = this.stmts.update.all(changes.username ?? null, changes.email ?? null, id);
     } catch (err) {
-      return duplicateFrom(err, changes);
+      return writeError(err, changes);
     }
+    if (!row) throw new UserNotFoundError(id);
+    return fromRow(row);
   }
 
   async delete(id: string, call: StoreCallOptions = {}): Promise<void> {
     throwIfCallEnded(call);
-    if (this.stmts.delete.run(id).changes === 0) throw new UserNotFoundError(id);
+    if (runSqlite(() => this.stmts.delete.run(id).changes) === 0) throw new UserNotFoundError(id);
   }
 
   async listPage(afterSeq: number, limit: number, call: StoreCallOptions = {}): Promise<StoredUser[]> {
     throwIfCallEnded(call);
-    return this.stmts.page.all(afterSeq, limit).map(fromColumns);
+    return runSqlite(() => this.stmts.page.all(afterSeq, limit)).map(fromColumns);
   }
 
   async close(): Promise<void> {

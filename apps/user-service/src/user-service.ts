@@ -2,6 +2,7 @@ import { UserService, type CreateUserRequest, type User } from "@polyrpc/proto";
 import {
   AlreadyExistsError,
   InvalidArgumentError,
+  PermissionDeniedError,
   principalOf,
   requireRole,
   type HandlerContext,
@@ -88,6 +89,12 @@ export function userServiceImpl({
     },
 
     async updateUser(request, ctx) {
+      // With auth on, a user may change only itself; an admin may change anyone. With auth off
+      // (local development) there is no principal and anyone may update.
+      const principal = principalOf(ctx);
+      if (principal && principal.subject !== request.id && !principal.roles.includes("admin")) {
+        throw new PermissionDeniedError("a user may update only itself; updating another user needs role admin");
+      }
       const changes = { username: request.username, email: request.email };
       return toUser(await store.update(request.id, changes, storeCall(ctx)));
     },

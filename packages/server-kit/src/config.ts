@@ -72,6 +72,11 @@ export const serverEnvSchema = z.object({
   /** Time in-flight calls get to finish after the connection-age GOAWAY. */
   MAX_CONNECTION_AGE_GRACE_MS: integer(0, 24 * 3600 * 1000).default(5 * 60 * 1000),
   KEEPALIVE_TIME_MS: integer(1000, 24 * 3600 * 1000).default(60_000),
+  /**
+   * A connection that has not finished its TLS handshake and sent the HTTP/2 preface and settings
+   * (or an HTTP/1.1 request's first bytes) this long after it was accepted is closed.
+   */
+  HANDSHAKE_TIMEOUT_MS: integer(100, 10 * 60 * 1000).default(10_000),
   KEEPALIVE_TIMEOUT_MS: integer(1000, 3600 * 1000).default(20_000),
   /**
    * On SIGTERM, health turns NOT_SERVING and the server keeps answering this long before it stops

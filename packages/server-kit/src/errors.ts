@@ -63,6 +63,9 @@ export class ResourceExhaustedError extends DomainError {
   readonly kind = "resource-exhausted" as const;
 }
 
+/** What a caller reads when a write could not be saved because the database's disk is full. */
+export const STORAGE_FULL_MESSAGE = "the database's storage is full: the change was not saved";
+
 /** A dependency (database, another service) cannot be reached; the caller may retry. */
 export class UnavailableError extends DomainError {
   override readonly name: string = "UnavailableError";

@@ -20,6 +20,7 @@ export type ServerLimits = Pick<
   | "MAX_CONNECTION_AGE_GRACE_MS"
   | "KEEPALIVE_TIME_MS"
   | "KEEPALIVE_TIMEOUT_MS"
+  | "HANDSHAKE_TIMEOUT_MS"
   | "SHUTDOWN_DELAY_MS"
   | "SHUTDOWN_DRAIN_MS"
   | "SHUTDOWN_TIMEOUT_MS"
@@ -57,6 +58,9 @@ export function grpcServerOptions(limits: ServerLimits): ChannelOptions {
     "grpc.max_connection_age_grace_ms": limits.MAX_CONNECTION_AGE_GRACE_MS,
     "grpc.keepalive_time_ms": limits.KEEPALIVE_TIME_MS,
     "grpc.keepalive_timeout_ms": limits.KEEPALIVE_TIMEOUT_MS,
+    // Added by the project's patch of grpc-js (patches/): closes connections that never finish
+    // their TLS handshake or send the HTTP/2 preface and settings.
+    "grpc-node.handshake_timeout_ms": limits.HANDSHAKE_TIMEOUT_MS,
     // Channelz (per-call counters for grpc-js's debugging service, which the kit does not serve)
     // cost ~5% of a unary call's CPU in the bench's profile.
     "grpc.enable_channelz": 0,

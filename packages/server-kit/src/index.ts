@@ -39,6 +39,7 @@ export {
   NotFoundError,
   PermissionDeniedError,
   ResourceExhaustedError,
+  STORAGE_FULL_MESSAGE,
   UnauthenticatedError,
   UnavailableError,
   type ErrorKind,
@@ -67,7 +68,6 @@ export { addReflection, reflectionPackageDefinition } from "./reflection.js";
 export { drain, SHUTDOWN_MESSAGE, type Drainable, type ShutdownTimings } from "./shutdown.js";
 export { serverTls, type ServerTls } from "./server-tls.js";
 export { ECHO_INITIAL_KEY, ECHO_TRAILING_BIN_KEY, echoTestMetadata } from "./test-metadata.js";
-export { runSqliteMigrations, type MigratableDatabase } from "./sqlite-migrations.js";
 export { INTERNAL_ERROR_MESSAGE, RpcStatusError, toRpcStatus } from "./rpc-status.js";
 export { createRequestValidator, type RequestValidator } from "./validation/request-validator.js";
 export { validationHook } from "./validation/validation-hook.js";

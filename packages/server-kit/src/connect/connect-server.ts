@@ -1,6 +1,5 @@
 import { createServer as createHttp1Server, type IncomingMessage, type ServerResponse } from "node:http";
 import {
-  constants as http2Constants,
   createSecureServer,
   createServer as createHttp2Server,
   type Http2SecureServer,
@@ -24,7 +23,9 @@ import { ConnectHealth } from "./connect-health.js";
 import { errorInterceptor, hooksInterceptor, trackingInterceptor } from "./connect-interceptors.js";
 import { addConnectReflection } from "./connect-reflection.js";
 import { applyCors } from "./cors.js";
+import { checkEnvelopeFlags } from "./envelope-flags.js";
 import { respellGrpcMessages } from "./grpc-message.js";
+import { manageSession, ResetBudget } from "./session-limits.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -140,7 +141,10 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
   });
   const corsOrigins = options.corsOrigins ?? [];
   const serve = (req: Req, res: Res) => {
+    // A stream its client already reset (rapid reset): starting a handler for it is wasted work.
+    if ((req as Partial<Http2ServerRequest>).stream?.destroyed) return;
     if (applyCors(corsOrigins, req, res)) return;
+    checkEnvelopeFlags(req);
     if (/^application\/grpc(\+|;|$)/.test(req.headers["content-type"] ?? "")) respellGrpcMessages(res);
     handler(req, res);
   };
@@ -152,12 +156,22 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     socket.once("close", () => sockets.delete(socket));
   };
   const settings = { maxConcurrentStreams: limits.MAX_CONCURRENT_STREAMS };
-  const http1Server = createHttp1Server(serve);
+  const resets = new ResetBudget();
+  const http1Server = createHttp1Server({ headersTimeout: limits.HANDSHAKE_TIMEOUT_MS }, serve);
   let listener: NetServer;
   if (options.tls) {
     const { cert, key, clientCa } = options.tls;
     const tlsServer = createSecureServer(
-      { cert, key, ca: clientCa, requestCert: !!clientCa, rejectUnauthorized: !!clientCa, allowHTTP1: true, settings },
+      {
+        cert,
+        key,
+        ca: clientCa,
+        requestCert: !!clientCa,
+        rejectUnauthorized: !!clientCa,
+        allowHTTP1: true,
+        settings,
+        handshakeTimeout: limits.HANDSHAKE_TIMEOUT_MS,
+      },
       serve,
     );
     tlsServer.on("secureConnection", trackSocket);
@@ -168,7 +182,11 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     watchSessions(http2Server);
     listener = createNetServer((socket) => {
       trackSocket(socket);
+      // A connection that sends nothing is closed; HTTP/2 and HTTP/1.1 take over the timing after.
+      const handshake = setTimeout(() => socket.destroy(), limits.HANDSHAKE_TIMEOUT_MS).unref();
+      socket.once("close", () => clearTimeout(handshake));
       socket.once("readable", () => {
+        clearTimeout(handshake);
         const head: Buffer | null = socket.read(HTTP2_PREFACE.length) ?? socket.read();
         if (head === null) return socket.destroy();
         socket.unshift(head);
@@ -181,7 +199,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     server.on("session", (session) => {
       sessions.add(session);
       session.once("close", () => sessions.delete(session));
-      manageSession(session, limits);
+      manageSession(session, limits, resets, log);
     });
   }
   await new Promise<void>((resolve, reject) => {
@@ -223,36 +241,4 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     limits,
     log,
   );
-}
-
-/**
- * What grpc-js does for its own connections, done for connect-node's: GOAWAY after the maximum
- * connection age (so channels rebalance), a hard close after the grace period, and keepalive pings
- * that close a connection whose peer stopped answering.
- */
-function manageSession(session: Http2Session, limits: ServerLimits): void {
-  const timers: NodeJS.Timeout[] = [];
-  // ±10% jitter, as gRPC recommends, so a fleet's connections do not all recycle at once.
-  const age = limits.MAX_CONNECTION_AGE_MS * (0.9 + Math.random() * 0.2);
-  timers.push(
-    setTimeout(() => {
-      session.close();
-      timers.push(setTimeout(() => session.destroy(), limits.MAX_CONNECTION_AGE_GRACE_MS).unref());
-    }, age).unref(),
-  );
-  timers.push(
-    setInterval(() => {
-      if (session.closed || session.destroyed) return;
-      const deadline = setTimeout(
-        () => session.destroy(new Error("keepalive timeout"), http2Constants.NGHTTP2_PROTOCOL_ERROR),
-        limits.KEEPALIVE_TIMEOUT_MS,
-      ).unref();
-      try {
-        session.ping(() => clearTimeout(deadline));
-      } catch {
-        clearTimeout(deadline);
-      }
-    }, limits.KEEPALIVE_TIME_MS).unref(),
-  );
-  session.once("close", () => timers.forEach((t) => clearTimeout(t)));
 }

@@ -1,4 +1,10 @@
-import { CancelledError, DeadlineExceededError, UnavailableError } from "../errors.js";
+import {
+  CancelledError,
+  DeadlineExceededError,
+  ResourceExhaustedError,
+  STORAGE_FULL_MESSAGE,
+  UnavailableError,
+} from "../errors.js";
 
 /** What a caller reads when the database cannot be reached; the cause goes to the log only. */
 export const DATABASE_UNAVAILABLE_MESSAGE = "the database is unavailable; try again later";
@@ -54,12 +60,17 @@ export function isConnectionError(err: unknown): boolean {
 /**
  * Maps what node-postgres throws to the kit's domain errors: an unreachable, refusing or
  * restarting server becomes UnavailableError; a statement cancelled by its statement_timeout
- * becomes DeadlineExceededError and one cancelled on request (57014) CancelledError. Anything else,
+ * becomes DeadlineExceededError and one cancelled on request (57014) CancelledError; a server out of
+ * disk space (53100 disk_full) ResourceExhaustedError, and one failing to read or write its files
+ * (58030 io_error) UnavailableError: the transaction was rolled back either way. Anything else,
  * unique violations included, is returned unchanged for the caller to map or report as internal.
  */
 export function mapPostgresError(err: unknown): unknown {
   if (isConnectionError(err)) return new UnavailableError(DATABASE_UNAVAILABLE_MESSAGE, { cause: err });
-  if (postgresErrorCode(err) === "57014") {
+  const code = postgresErrorCode(err);
+  if (code === "53100") return new ResourceExhaustedError(STORAGE_FULL_MESSAGE, { cause: err });
+  if (code === "58030") return new UnavailableError(DATABASE_UNAVAILABLE_MESSAGE, { cause: err });
+  if (code === "57014") {
     const message = err instanceof Error ? err.message : "";
     return /statement timeout/.test(message)
       ? new DeadlineExceededError("the deadline passed while the database was working", { cause: err })

@@ -13,3 +13,4 @@ export {
 export { startLocalPostgres, startTestPostgres, type LocalPostgresOptions, type TestPostgres } from "./postgres.js";
 export { Pushable } from "./pushable.js";
 export { startCommand, type CommandOptions, type CommandRun, type CommandSession } from "./command-session.js";
+export { mountTestTmpfs, type TestTmpfs } from "./tmpfs.js";
