@@ -1,8 +1,10 @@
+import type { Http2Session } from "node:http2";
 import { Server, ServerCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import type { DescFile } from "@bufbuild/protobuf";
 import { ActiveCalls } from "./active-calls.js";
 import type { ServerEnv } from "./config.js";
 import type { GrpcService } from "./grpc-service.js";
+import { guardSession, ResetBudget } from "./http2-session-guard.js";
 import { Health, HEALTH_SERVICE_NAME } from "./health.js";
 import type { Logger } from "./logger.js";
 import { addReflection } from "./reflection.js";
@@ -48,9 +50,13 @@ export interface GrpcServerOptions {
   listeningMessage?: string;
 }
 
-/** grpc-js channel options for a server's limits. */
-export function grpcServerOptions(limits: ServerLimits): ChannelOptions {
+/** grpc-js channel options for a server's limits; `log` hears of connections closed by them. */
+export function grpcServerOptions(limits: ServerLimits, log: Logger): ChannelOptions {
+  const resets = new ResetBudget();
   return {
+    // Called with every new HTTP/2 session by the project's patch of grpc-js (patches/):
+    // the handshake timeout and the rapid-reset bound every polyrpc server has.
+    "grpc-node.session_listener": (session: Http2Session) => guardSession(session, limits, resets, log),
     "grpc.max_receive_message_length": limits.MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": limits.MAX_SEND_MESSAGE_BYTES,
     "grpc.max_concurrent_streams": limits.MAX_CONCURRENT_STREAMS,
@@ -58,9 +64,6 @@ export function grpcServerOptions(limits: ServerLimits): ChannelOptions {
     "grpc.max_connection_age_grace_ms": limits.MAX_CONNECTION_AGE_GRACE_MS,
     "grpc.keepalive_time_ms": limits.KEEPALIVE_TIME_MS,
     "grpc.keepalive_timeout_ms": limits.KEEPALIVE_TIMEOUT_MS,
-    // Added by the project's patch of grpc-js (patches/): closes connections that never finish
-    // their TLS handshake or send the HTTP/2 preface and settings.
-    "grpc-node.handshake_timeout_ms": limits.HANDSHAKE_TIMEOUT_MS,
     // Channelz (per-call counters for grpc-js's debugging service, which the kit does not serve)
     // cost ~5% of a unary call's CPU in the bench's profile.
     "grpc.enable_channelz": 0,
@@ -112,7 +115,7 @@ export class GrpcServerHandle {
 /** Starts a grpc-js server with the given services, grpc.health.v1 and reflection (v1, v1alpha). */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
   const { host, port, services, files, limits, log, tls } = options;
-  const server = new Server(grpcServerOptions(limits));
+  const server = new Server(grpcServerOptions(limits, log));
   const activeCalls = new ActiveCalls();
   const health = new Health(services.map((s) => s.descriptor.typeName));
   for (const service of services) {

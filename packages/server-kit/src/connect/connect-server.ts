@@ -25,7 +25,8 @@ import { addConnectReflection } from "./connect-reflection.js";
 import { applyCors } from "./cors.js";
 import { checkEnvelopeFlags } from "./envelope-flags.js";
 import { respellGrpcMessages } from "./grpc-message.js";
-import { manageSession, ResetBudget } from "./session-limits.js";
+import { ResetBudget } from "../http2-session-guard.js";
+import { manageSession } from "./session-limits.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
