@@ -83,7 +83,6 @@ function writeError(err: unknown, user: { username?: string | undefined; email?:
   throw mapSqliteError(err);
 }
 
-
 /** Applies the migrations this database has not seen yet; returns the schema version. */
 export function migrate(db: Database.Database): number {
   return runSqliteMigrations(db, migrations);

@@ -2,34 +2,88 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
-import { STORAGE_FULL_MESSAGE } from "@polyrpc/server-kit";
-import { mountTestTmpfs, type TestTmpfs } from "@polyrpc/server-kit/testing";
+import { createLogger, STORAGE_FULL_MESSAGE } from "@polyrpc/server-kit";
+import { mountTestTmpfs, startLocalPostgres } from "@polyrpc/server-kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { userServiceEnvSchema } from "../src/config.js";
+import { openUserStore } from "../src/server.js";
 import { SqliteUserStore } from "../src/sqlite-user-store.js";
+import type { UserStore } from "../src/user-store.js";
 import { runUserServiceMain, startTestService, type TestService } from "./harness.js";
 
 /** The most writes a test tries before it gives up on filling the disk (each user row is ~300 bytes). */
 const MAX_WRITES = 3000;
 
-describe("the user service on a full disk (SQLite on a 2 MiB tmpfs)", () => {
-  let disk: TestTmpfs;
-  let t: TestService;
-  let path: string;
+/** A store on a small file system of its own, which the test fills. */
+interface SmallDisk {
+  /** The service's environment for this store. */
+  env: Record<string, string>;
+  /** Fills the disk to a little free space. */
+  fill(): void;
+  /** Empties the filler, restarts what needs restarting and opens the store again to read it. */
+  reopen(): Promise<UserStore>;
+  destroy(): Promise<void>;
+}
+
+const smallDisks: Record<string, () => Promise<SmallDisk>> = {
+  /** SQLite on a 2 MiB tmpfs. */
+  async sqlite() {
+    const disk = mountTestTmpfs(2 * 1024 * 1024);
+    const path = join(disk.path, "users.db");
+    return {
+      env: { DATABASE_PATH: path },
+      fill: () => disk.leaveFree(64 * 1024),
+      async reopen() {
+        disk.removeFiller();
+        return new SqliteUserStore(path);
+      },
+      async destroy() {
+        disk.destroy();
+      },
+    };
+  },
+  /** A durable PostgreSQL (fsync and synchronous commit on) with its data on a 64 MiB tmpfs. */
+  async postgres() {
+    const disk = mountTestTmpfs(64 * 1024 * 1024);
+    const server = await startLocalPostgres({ dir: join(disk.path, "pg"), durable: true });
+    const url = await server.createDatabase("users");
+    return {
+      env: { DATABASE_URL: url },
+      fill: () => disk.leaveFree(256 * 1024),
+      async reopen() {
+        disk.removeFiller();
+        // A restart: what it acknowledged must be in the data files or the WAL it replays.
+        await server.stop();
+        await server.start();
+        const config = userServiceEnvSchema.parse({ DATABASE_URL: url, POLYRPC_ENV: "development" });
+        return openUserStore(config, createLogger({ name: "user-store", level: "silent" }));
+      },
+      async destroy() {
+        await server.destroy();
+        disk.destroy();
+      },
+    };
+  },
+};
+
+describe.each(Object.keys(smallDisks))("the user service on a full disk (%s)", (backend) => {
+  let disk: SmallDisk;
+  let t: TestService | undefined;
   /** Every user the service acknowledged, with the values it acknowledged last. */
   const acknowledged = new Map<string, { username: string; email: string }>();
   /** Every failure, as code and message. */
   const failures: Array<{ code: number; details: string }> = [];
 
   beforeAll(async () => {
-    disk = mountTestTmpfs(2 * 1024 * 1024);
-    path = join(disk.path, "users.db");
-    t = await startTestService({ env: { DATABASE_PATH: path } });
-    // Fill the disk to about 64 KiB free, so that a few hundred users fill the rest.
-    disk.leaveFree(64 * 1024);
+    disk = await smallDisks[backend]!();
+    // Many calls from one caller: the kit's own tests cover the rate limits.
+    t = await startTestService({ env: { ...disk.env, RATE_LIMIT_UNARY_PER_S: "0" } });
+    // Fill the disk to a little free space, so that a few hundred users fill the rest.
+    disk.fill();
   });
   afterAll(async () => {
     await t?.stop();
-    disk?.destroy();
+    await disk?.destroy();
   });
 
   async function record<T>(call: Promise<T>): Promise<T | undefined> {
@@ -44,7 +98,7 @@ describe("the user service on a full disk (SQLite on a 2 MiB tmpfs)", () => {
   it("answers CreateUser with RESOURCE_EXHAUSTED once the disk is full, never OK for a lost write", async () => {
     for (let i = 0; i < MAX_WRITES && failures.length < 20; i++) {
       const request = { username: `filler-${i}`, email: `filler-${i}@example.com`, password: "password" };
-      const user = await record(t.client.createUser(request));
+      const user = await record(t!.client.createUser(request));
       if (user) acknowledged.set(user.id, { username: user.username, email: user.email });
     }
     expect(failures.length, "the disk never filled").toBe(20);
@@ -58,7 +112,7 @@ describe("the user service on a full disk (SQLite on a 2 MiB tmpfs)", () => {
     failures.length = 0;
     for (const [id, user] of [...acknowledged].slice(0, 50)) {
       const email = `changed-${user.email}`;
-      const updated = await record(t.client.updateUser({ id, email }));
+      const updated = await record(t!.client.updateUser({ id, email }));
       if (updated) acknowledged.set(id, { username: updated.username, email: updated.email });
     }
     const batch = Array.from({ length: 50 }, (_, i) => ({
@@ -66,16 +120,16 @@ describe("the user service on a full disk (SQLite on a 2 MiB tmpfs)", () => {
       email: `bulk-${i}@example.com`,
       password: "password",
     }));
-    const bulk = await record(t.client.createUsers(batch));
+    const bulk = await record(t!.client.createUsers(batch));
     if (bulk) for (const user of bulk.users) acknowledged.set(user.id, { username: user.username, email: user.email });
     expect(failures.length).toBeGreaterThan(0);
     for (const failure of failures) expect(failure.code).toBe(Status.RESOURCE_EXHAUSTED);
   });
 
   it("keeps every acknowledged write, with the values it acknowledged, across a restart", async () => {
-    await t.stop();
-    disk.removeFiller();
-    const store = new SqliteUserStore(path);
+    await t!.stop();
+    t = undefined;
+    const store = await disk.reopen();
     try {
       for (const [id, user] of acknowledged) {
         expect(await store.get(id)).toMatchObject(user);

@@ -55,5 +55,5 @@ export function checkEnvelopeFlags(req: IncomingMessage | Http2ServerRequest): v
       flags.check(chunk as Uint8Array);
       yield chunk;
     }
-  } as typeof req[typeof Symbol.asyncIterator];
+  } as (typeof req)[typeof Symbol.asyncIterator];
 }

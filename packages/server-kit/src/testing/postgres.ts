@@ -70,6 +70,11 @@ export interface LocalPostgresOptions {
   dir?: string;
   /** The loopback port; a free one when omitted or 0. */
   port?: number;
+  /**
+   * Durable as in production (fsync, synchronous commit, full page writes), for tests of what an
+   * acknowledged write survives; off by default, for speed.
+   */
+  durable?: boolean;
 }
 
 /**
@@ -82,8 +87,8 @@ export function startTestPostgres(): Promise<TestPostgres> {
 
 /**
  * Starts a PostgreSQL server on 127.0.0.1 only, trust auth for the `postgres` user, durability off
- * (a development and test server, never a production one): in `options.dir` kept across runs, or
- * in a temporary directory.
+ * unless `options.durable` (a development and test server, never a production one): in
+ * `options.dir` kept across runs, or in a temporary directory.
  */
 export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<TestPostgres> {
   const bin = binDir();
@@ -114,7 +119,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     const args = [
       "-D", data, "-p", String(port), "-k", dir,
       "-c", "listen_addresses=127.0.0.1",
-      "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+      ...(options.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
       "-c", "max_connections=300",
     ]; // prettier-ignore
     const started = spawn(join(bin, "postgres"), args, { ...user, cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
