@@ -4,6 +4,8 @@
 
 # corepack's built-in signing keys lag behind the npm registry's; pnpm stays pinned by version.
 export COREPACK_INTEGRITY_KEYS := 0
+# Every command runs on the project's pinned Node (.node-version), which setup installs there.
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
 setup:
 	bash scripts/setup.sh

@@ -7,7 +7,12 @@ import { defineConfig } from "vitest/config";
  */
 export function sharedVitestConfig(packageDir: string) {
   const reportDir = process.env.POLYRPC_TEST_REPORT_DIR;
+  // Workspace packages resolve to their TypeScript sources ("polyrpc-source" in their exports), as
+  // tsconfig.base.json's customConditions do for the compiler; the rest are Vite's defaults.
+  const conditions = ["polyrpc-source", "module", "node", "development|production"];
   return defineConfig({
+    resolve: { conditions },
+    ssr: { resolve: { conditions, externalConditions: ["polyrpc-source"] } },
     test: {
       include: ["src/**/*.test.ts", "test/**/*.test.ts"],
       testTimeout: 60_000,

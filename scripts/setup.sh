@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pnpm_version=$(node -p 'require("./package.json").packageManager.split("@")[1]')
 
 # install_debs PACKAGE...: installs the Debian packages that are missing (as root; otherwise says
 # which to install and stops).
@@ -19,25 +18,27 @@ install_debs() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
-# A C++ toolchain for better-sqlite3, openssl for test certificates, Chromium for the browser
-# tests, PostgreSQL (server and psql) for the scale-out tests, python3-venv for the project-local
-# Python environments.
+# make, python3 (pip brings the pinned Node and the Python tools), openssl for test certificates,
+# Chromium for the browser tests, PostgreSQL (server and psql) for the scale-out tests,
+# python3-venv for the project-local Python environments; g++ for Go's cgo where a tool needs it.
 install_debs git make g++ python3 python3-venv openssl chromium postgresql
+
+# The pinned Node.js (.node-version) in .tools/node, first on PATH for every later step; the
+# Makefile puts it first for every command it runs.
+PATH="$(bash scripts/install-node.sh):$PATH"
+export PATH
+pnpm_version=$(node -p 'require("./package.json").packageManager.split("@")[1]')
 
 # pnpm through corepack, at the version pinned in package.json. Corepack's built-in signing keys
 # lag behind the registry's, so its integrity check is turned off; the version stays pinned.
-if [ "$(pnpm --version 2>/dev/null || true)" != "$pnpm_version" ]; then
+if [ "$(command -v pnpm)" != "$PWD/.tools/node/bin/pnpm" ] || [ "$(pnpm --version 2>/dev/null || true)" != "$pnpm_version" ]; then
   export COREPACK_INTEGRITY_KEYS=0
   corepack enable
   corepack prepare "pnpm@${pnpm_version}" --activate
 fi
 
-# better-sqlite3 compiles from source (its prebuilt download is unreachable here); point node-gyp
-# at the installed Node headers instead of letting it download them.
-if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
-  export npm_config_nodedir=/usr
-fi
-
+# No install script runs (package.json's pnpm.ignoredBuiltDependencies): better-sqlite3 13 ships
+# its Node-API binaries in its package, so nothing compiles or downloads at install.
 pnpm install --frozen-lockfile
 
 # Go tools the tests run for real, pinned, built into .tools/bin (Go's module and build caches

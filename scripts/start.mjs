@@ -85,7 +85,7 @@ const children = [];
 let sidecars;
 
 function startService({ name, app, entry, env }) {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, entry)], {
+  const child = spawn(process.execPath, ["--conditions=polyrpc-source", "--import", "tsx", join(root, entry)], {
     cwd: root,
     // The local, single-machine platform: development mode (authentication off unless AUTH_MODE
     // says otherwise), each app with its own database file and metrics port, plaintext on
@@ -125,10 +125,14 @@ function startService({ name, app, entry, env }) {
 /** Runs the polyrpc CLI; resolves with its exit code and, when `capture` is set, its stdout. */
 function cli(args, { capture = false } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(root, "apps/client/src/cli.ts"), ...args], {
-      cwd: root,
-      stdio: ["ignore", capture ? "pipe" : "inherit", "inherit"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--conditions=polyrpc-source", "--import", "tsx", join(root, "apps/client/src/cli.ts"), ...args],
+      {
+        cwd: root,
+        stdio: ["ignore", capture ? "pipe" : "inherit", "inherit"],
+      },
+    );
     let stdout = "";
     child.stdout?.on("data", (chunk) => (stdout += chunk));
     child.once("exit", (code) => resolve({ code: code ?? 1, stdout }));

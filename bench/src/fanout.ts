@@ -25,7 +25,7 @@ function startUserService(workDir: string): Promise<ServerProcess> {
   return startServer({
     name: "user service (for the chat)",
     command: process.execPath,
-    args: ["--import", "tsx", join(dir, "src/main.ts")],
+    args: ["--conditions=polyrpc-source", "--import", "tsx", join(dir, "src/main.ts")],
     cwd: dir,
     env: { ...polyrpcEnv, DATABASE_PATH: join(workDir, "chat-users.db") },
     logFile: join(workDir, "chat-user-service.log"),
@@ -38,7 +38,7 @@ function startChat(workDir: string, name: string, env: Record<string, string>): 
   return startServer({
     name,
     command: process.execPath,
-    args: ["--import", "tsx", join(dir, "src/main.ts")],
+    args: ["--conditions=polyrpc-source", "--import", "tsx", join(dir, "src/main.ts")],
     cwd: dir,
     env: { ...polyrpcEnv, ...env },
     logFile: join(workDir, `${name}.log`),
@@ -158,7 +158,7 @@ export function fanoutCase(profile: Profile, setups: ChatSetup[], subscribers: n
       const roomName = `bench-${room++}`;
       const dir = mkdtempSync(join(tmpdir(), "polyrpc-fanout-"));
       const cpus = loadgenCpus(mode);
-      const tsx = ["--import", "tsx"];
+      const tsx = ["--conditions=polyrpc-source", "--import", "tsx"];
       try {
         const subscriberRuns: Array<Promise<LoadGeneratorRun>> = [];
         for (let p = 0, first = 0; p < processes; p++) {

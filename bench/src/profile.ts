@@ -27,7 +27,15 @@ const dir = join(repoRoot, "apps/user-service");
 const server = await startServer({
   name: "user service",
   command: process.execPath,
-  args: ["--cpu-prof", "--cpu-prof-dir", work, "--import", "tsx", join(dir, "src/main.ts")],
+  args: [
+    "--cpu-prof",
+    "--cpu-prof-dir",
+    work,
+    "--conditions=polyrpc-source",
+    "--import",
+    "tsx",
+    join(dir, "src/main.ts"),
+  ],
   cwd: dir,
   env: { ...polyrpcEnv, DATABASE_PATH: join(work, "users.db") },
   logFile: join(work, "server.log"),

@@ -288,7 +288,14 @@ export function chatEchoCase(ctx: ScenarioContext, servers: RunningTarget[], mod
     servers,
     async measure(server, { warmup }) {
       const seconds = ctx.profile.pointS === undefined ? 0.5 : warmup ? ctx.profile.warmupS : ctx.profile.pointS;
-      const args = ["--import", "tsx", join(benchDir, "src/clients/echo-rtt.ts"), "--target", server.target];
+      const args = [
+        "--conditions=polyrpc-source",
+        "--import",
+        "tsx",
+        join(benchDir, "src/clients/echo-rtt.ts"),
+        "--target",
+        server.target,
+      ];
       args.push("--duration", String(seconds), "--warmup", warmup ? "0" : "0.2");
       if (server.caCert) args.push("--ca", server.caCert);
       const [command, argv] = pinned(loadgenCpus(mode), process.execPath, args);

@@ -116,7 +116,7 @@ export function startPolyrpc(
     name,
     {
       command: process.execPath,
-      args: ["--import", "tsx", join(dir, "src/main.ts")],
+      args: ["--conditions=polyrpc-source", "--import", "tsx", join(dir, "src/main.ts")],
       cwd: dir,
       env: { ...polyrpcEnv, DATABASE_PATH: join(ctx.workDir, `${name}-users.db`), ...env },
       portOf: loggedPort("gRPC server listening"),
@@ -240,7 +240,12 @@ export function runtimeTarget(runtime: "grpc-js" | "connect-node"): TargetDef {
         runtime,
         {
           command: process.execPath,
-          args: ["--import", "tsx", join(repoRoot, "bench/src/servers/runtime-server.ts")],
+          args: [
+            "--conditions=polyrpc-source",
+            "--import",
+            "tsx",
+            join(repoRoot, "bench/src/servers/runtime-server.ts"),
+          ],
           cwd: join(repoRoot, "bench"),
           env: { ...polyrpcEnv, RUNTIME: runtime },
           portOf: loggedPort(

@@ -1,12 +1,12 @@
 # syntax=docker/dockerfile:1
-# The polyrpc CLI (apps/client), for the Helm chart's test pod: `docker run polyrpc/client --target ... demo`.
+# The polyrpc CLI (apps/client), for the Helm chart's test hook and one-off calls.
 # Build from the repository root:
 #   docker build -f infra/docker/client.Dockerfile -t polyrpc/client:0.1.0 .
-# The image runs as the numeric user 10001 and writes nothing outside /tmp,
-# so it runs with a read-only root filesystem.
+# The image runs as the numeric user 10001 and writes nothing, so it runs with a read-only root
+# filesystem.
 
-# Node 20 (protoc-gen-es 2.13 and connect 2.1 pin it), by exact version: the same image for every stage.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# Node 24 LTS, by exact version (the project's .node-version): the same image for every stage.
+ARG NODE_IMAGE=node:24.19.0-bookworm-slim
 
 # 1. The workspace cut down to @polyrpc/client and the packages it imports: out/json holds the
 #    package.json files and the pruned lockfile (the install layer), out/full the sources.
@@ -15,29 +15,26 @@ WORKDIR /repo
 COPY . .
 RUN npx --yes turbo@2.11.11 prune @polyrpc/client --docker
 
-# 2. Production dependencies. better-sqlite3 compiles from source against the image's own Node
-#    headers (npm_config_nodedir), so this stage alone has python3, make and g++.
+# 2. The build: every dependency (the compilers are dev dependencies), the JavaScript compiled into
+#    each package's dist/, then the dev dependencies dropped again. Nothing compiles native code:
+#    better-sqlite3 ships its Node-API binaries in its package.
 FROM ${NODE_IMAGE} AS build
-# hadolint ignore=DL3008
-RUN apt-get update \
-  && apt-get install -y --no-install-recommends python3 make g++ \
-  && rm -rf /var/lib/apt/lists/*
 ENV COREPACK_INTEGRITY_KEYS=0 \
-  npm_config_nodedir=/usr/local \
   CI=true
 WORKDIR /app
 COPY --from=prune /repo/out/json/ ./
 COPY .npmrc ./
-RUN corepack enable && pnpm install --frozen-lockfile --prod
+RUN corepack enable && pnpm install --frozen-lockfile
 COPY --from=prune /repo/out/full/ ./
+COPY scripts/build-package.mjs scripts/
+RUN pnpm exec turbo run build --filter=@polyrpc/client... \
+  && pnpm install --frozen-lockfile --prod --config.confirmModulesPurge=false
 
-# 3. The runtime: Node, the sources and node_modules, owned by root and read-only to the app.
+# 3. The runtime: Node, the compiled JavaScript and the production node_modules, owned by root and
+#    read-only to the app. No TypeScript runs here.
 FROM ${NODE_IMAGE} AS runtime
-# tsx compiles the TypeScript sources at start-up; TSX_DISABLE_CACHE keeps its cache in memory
-# instead of /tmp/tsx-<uid>, so a read-only root filesystem is enough.
-ENV NODE_ENV=production \
-  TSX_DISABLE_CACHE=1
+ENV NODE_ENV=production
 COPY --from=build /app /app
 WORKDIR /app/apps/client
 USER 10001:10001
-ENTRYPOINT ["node", "--import", "tsx", "src/cli.ts"]
+ENTRYPOINT ["node", "dist/cli.js"]

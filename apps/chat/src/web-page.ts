@@ -1,11 +1,11 @@
-import { readFile } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 
-const webDir = join(dirname(fileURLToPath(import.meta.url)), "../web");
+/** Where `pnpm build` (scripts/build-web.mjs) puts the page; the same from src/ and from dist/. */
+const webDir = join(dirname(fileURLToPath(import.meta.url)), "../dist/web");
 
 interface Asset {
   body: Buffer;
@@ -14,29 +14,23 @@ interface Asset {
 
 /**
  * The browser chat page (web/): index.html, its stylesheet, and chat-page.ts bundled with
- * @connectrpc/connect-web by esbuild once, at start-up, into memory. Nothing is built ahead of
- * time, so the page always matches the code it ships with.
+ * @connectrpc/connect-web, as the package's build wrote them to dist/web, read into memory once
+ * at start-up.
  */
 export async function loadWebPage(): Promise<
   (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void
 > {
-  const bundle = await build({
-    entryPoints: [join(webDir, "chat-page.ts")],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    minify: true,
-    sourcemap: false,
-    write: false,
-    logLevel: "silent",
+  await access(join(webDir, "chat.js")).catch(() => {
+    throw new Error(`the chat's browser page is not built (${webDir}): run \`pnpm --filter @polyrpc/chat build\``);
   });
   const assets = new Map<string, Asset>([
     ["/", { body: await readFile(join(webDir, "index.html")), type: "text/html; charset=utf-8" }],
     ["/chat.css", { body: await readFile(join(webDir, "chat.css")), type: "text/css; charset=utf-8" }],
-    ["/chat.js", { body: Buffer.from(bundle.outputFiles[0]!.contents), type: "text/javascript; charset=utf-8" }],
+    ["/chat.js", { body: await readFile(join(webDir, "chat.js")), type: "text/javascript; charset=utf-8" }],
   ]);
-  return (req, res) => {
+  return (req, response) => {
+    // Both response types have these methods; their overloads differ too much for the union.
+    const res = response as ServerResponse;
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     const asset = req.method === "GET" || req.method === "HEAD" ? assets.get(path) : undefined;
     if (!asset) {

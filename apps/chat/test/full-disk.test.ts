@@ -126,7 +126,7 @@ describe("the chat started on a damaged SQLite file", () => {
       const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
         const child = execFile(
           process.execPath,
-          ["--import", "tsx", "src/main.ts"],
+          ["--conditions=polyrpc-source", "--import", "tsx", "src/main.ts"],
           {
             cwd: join(import.meta.dirname, ".."),
             env: {

@@ -308,7 +308,7 @@ export async function startUserServiceProcess(timeoutMs = 30_000): Promise<UserS
   const service = await startServiceProcess({
     name: "user service",
     command: process.execPath,
-    args: ["--import", "tsx", join(dir, "src/main.ts")],
+    args: ["--conditions=polyrpc-source", "--import", "tsx", join(dir, "src/main.ts")],
     cwd: dir,
     env: {
       HOST: "127.0.0.1",

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --conditions=polyrpc-source --import tsx
 /**
  * The polyrpc command line: one subcommand per UserService RPC, `demo`, the `chat` commands of
  * the ChatService, and `token`, which mints development tokens. See `--help` and README.md. This

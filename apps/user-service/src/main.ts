@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --conditions=polyrpc-source --import tsx
 import cluster from "node:cluster";
 import { ConfigError, exitOnSignals } from "@polyrpc/server-kit";
 import { SqliteOpenError } from "@polyrpc/server-kit/sqlite";

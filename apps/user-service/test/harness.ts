@@ -112,7 +112,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
 /** The service as a process: src/main.ts under tsx, from the package directory, as `pnpm start` runs it. */
 const mainProcess = {
   command: process.execPath,
-  args: ["--import", "tsx", "src/main.ts"],
+  args: ["--conditions=polyrpc-source", "--import", "tsx", "src/main.ts"],
   cwd: join(import.meta.dirname, ".."),
 } as const;
 

@@ -22,7 +22,7 @@ async function startApp(name: string, pkg: string, bin: string, listening: strin
   const service = await startServiceProcess({
     name,
     command: process.execPath,
-    args: ["--import", "tsx", path],
+    args: ["--conditions=polyrpc-source", "--import", "tsx", path],
     cwd: dir,
     env: { HOST: "127.0.0.1", PORT: "0", POLYRPC_ENV: "development", METRICS_ENABLED: "false", ...env },
     portOf: loggedPort(listening),
@@ -80,7 +80,7 @@ export function runCommand(command: string, args: readonly string[], stdin = "")
 /** The polyrpc CLI as a process. */
 export function startCli(args: readonly string[]): Session {
   const { dir, path } = packageBin("@polyrpc/client", "polyrpc", import.meta.url);
-  return startCommand(process.execPath, ["--import", "tsx", path, ...args], dir);
+  return startCommand(process.execPath, ["--conditions=polyrpc-source", "--import", "tsx", path, ...args], dir);
 }
 
 /** Runs the polyrpc CLI to the end. */

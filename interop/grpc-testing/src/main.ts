@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --conditions=polyrpc-source --import tsx
 // Runs the interop TestService until SIGTERM or SIGINT:
 //   node --import tsx src/main.ts [--port 10000] [--runtime grpc-js|connect] [--host 0.0.0.0]
 import { parseArgs } from "node:util";

@@ -65,7 +65,7 @@ export function startServer(name: ServerName, tls: TlsFiles | undefined, goServe
       return startProcess(
         name,
         process.execPath,
-        ["--import", "tsx", join(dir, "src/main.ts")],
+        ["--conditions=polyrpc-source", "--import", "tsx", join(dir, "src/main.ts")],
         {
           cwd: dir,
           env: {

@@ -7,7 +7,7 @@ import { startCommand, type CommandRun } from "../src/testing/index.js";
 const CHILD = join(import.meta.dirname, "logger-child.ts");
 
 function startChild(scenario: string, ...args: string[]) {
-  return startCommand(process.execPath, ["--import", "tsx", CHILD, scenario, ...args], {
+  return startCommand(process.execPath, ["--conditions=polyrpc-source", "--import", "tsx", CHILD, scenario, ...args], {
     cwd: join(import.meta.dirname, ".."),
     timeoutMs: 30_000,
   });

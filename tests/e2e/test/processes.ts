@@ -55,7 +55,7 @@ async function startService(
   const service = await startServiceProcess({
     name,
     command: process.execPath,
-    args: ["--import", "tsx", entry.path],
+    args: ["--conditions=polyrpc-source", "--import", "tsx", entry.path],
     cwd: entry.dir,
     env,
     portOf: loggedPort(listening),
@@ -137,7 +137,7 @@ export interface CliSession extends Omit<CommandSession, "finished"> {
 /** Starts apps/client's `polyrpc` CLI as a process with `args`, its stdin open. */
 export function startCli(target: string, args: readonly string[], options: CliOptions = {}): CliSession {
   const { dir, path } = packageBin("@polyrpc/client", "polyrpc");
-  const session = startCommand(process.execPath, ["--import", "tsx", path, ...args], {
+  const session = startCommand(process.execPath, ["--conditions=polyrpc-source", "--import", "tsx", path, ...args], {
     cwd: dir,
     env: { POLYRPC_TARGET: target, ...options.env },
     timeoutMs: options.timeoutMs ?? 30_000,

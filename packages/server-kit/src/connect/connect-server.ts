@@ -22,7 +22,7 @@ import { drain } from "../shutdown.js";
 import { ConnectHealth } from "./connect-health.js";
 import { errorInterceptor, hooksInterceptor, trackingInterceptor } from "./connect-interceptors.js";
 import { addConnectReflection } from "./connect-reflection.js";
-import { applyCors } from "./cors.js";
+import { applyCors, respondEmpty } from "./cors.js";
 import { checkEnvelopeFlags } from "./envelope-flags.js";
 import { respellGrpcMessages } from "./grpc-message.js";
 import { ResetBudget } from "../http2-session-guard.js";
@@ -137,7 +137,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
           { endStream: true },
         );
       } else if (options.fallback) options.fallback(req, res as unknown as Res);
-      else (res as unknown as Res).writeHead(404).end();
+      else respondEmpty(res as unknown as Res, 404);
     },
   });
   const corsOrigins = options.corsOrigins ?? [];

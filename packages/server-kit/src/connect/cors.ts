@@ -6,6 +6,14 @@ type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
 /**
+ * Ends `res` with `status` and no body. Both response types have `writeHead(status)`, but their
+ * overloads differ, so TypeScript cannot call it on the union directly.
+ */
+export function respondEmpty(res: Res, status: number): void {
+  (res as ServerResponse).writeHead(status).end();
+}
+
+/**
  * CORS for browser clients of gRPC-Web and Connect, for the configured origins only ("*" allows
  * any). Returns true when it answered the request itself (a preflight).
  */
@@ -17,7 +25,7 @@ export function applyCors(allowedOrigins: readonly string[], req: Req, res: Res)
     // Not an allowed origin: no CORS headers, so the browser blocks the response; a preflight
     // gets a plain 403.
     if (req.method === "OPTIONS") {
-      res.writeHead(403).end();
+      respondEmpty(res, 403);
       return true;
     }
     return false;
@@ -32,7 +40,7 @@ export function applyCors(allowedOrigins: readonly string[], req: Req, res: Res)
       [...connectCors.allowedHeaders, "Authorization", "Traceparent"].join(", "),
     );
     res.setHeader("Access-Control-Max-Age", "7200");
-    res.writeHead(204).end();
+    respondEmpty(res, 204);
     return true;
   }
   return false;
