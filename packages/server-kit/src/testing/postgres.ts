@@ -1,5 +1,14 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -75,6 +84,11 @@ export interface LocalPostgresOptions {
    * acknowledged write survives; off by default, for speed.
    */
   durable?: boolean;
+  /**
+   * Further addresses of this machine to listen on besides 127.0.0.1 (a bridge that containers
+   * reach it through), and the networks allowed to connect there, with trust auth.
+   */
+  listen?: { addresses: readonly string[]; clients: readonly string[] };
 }
 
 /**
@@ -110,6 +124,13 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
       throw new Error(`initdb failed in ${dir}${who}: ${(err as { stderr?: string }).stderr ?? String(err)}`);
     }
   }
+  if (options.listen) {
+    const hba = join(data, "pg_hba.conf");
+    const lines = options.listen.clients.map((network) => `host all all ${network} trust`);
+    const current = readFileSync(hba, "utf8");
+    const missing = lines.filter((line) => !current.includes(line));
+    if (missing.length > 0) appendFileSync(hba, `${missing.join("\n")}\n`);
+  }
   const port = options.port || (await freePort());
   const base = `postgres://postgres@127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
@@ -118,7 +139,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
   const start = async () => {
     const args = [
       "-D", data, "-p", String(port), "-k", dir,
-      "-c", "listen_addresses=127.0.0.1",
+      "-c", `listen_addresses=${["127.0.0.1", ...(options.listen?.addresses ?? [])].join(",")}`,
       ...(options.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
       "-c", "max_connections=300",
     ]; // prettier-ignore

@@ -81,10 +81,10 @@ function authority(dir: string, name: string) {
 
 /**
  * Generates, with the openssl command-line tool, a CA, a server certificate for localhost and
- * 127.0.0.1, a client certificate (for mTLS), and a second CA with its own client certificate
- * (for "another CA is refused").
+ * 127.0.0.1 (and `serverDnsNames`, e.g. a cluster's Service names), a client certificate (for
+ * mTLS), and a second CA with its own client certificate (for "another CA is refused").
  */
-export function createTestCertificates(): TestCertificates {
+export function createTestCertificates(options: { serverDnsNames?: readonly string[] } = {}): TestCertificates {
   const dir = mkdtempSync(join(tmpdir(), "polyrpc-pki-"));
   authority(dir, "ca");
   authority(dir, "other-ca");
@@ -93,7 +93,7 @@ export function createTestCertificates(): TestCertificates {
     "server",
     "ca",
     "/CN=localhost",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    `subjectAltName=${["DNS:localhost", "IP:127.0.0.1", ...(options.serverDnsNames ?? []).map((n) => `DNS:${n}`)].join(",")}\nextendedKeyUsage=serverAuth\n`,
   );
   issue(dir, "client", "ca", "/CN=polyrpc-test-client", "extendedKeyUsage=clientAuth\n");
   issue(dir, "other-client", "other-ca", "/CN=stranger", "extendedKeyUsage=clientAuth\n");
