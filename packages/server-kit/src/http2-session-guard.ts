@@ -3,9 +3,9 @@ import type { ServerEnv } from "./config.js";
 import type { Logger } from "./logger.js";
 
 /**
- * A stream its client reset this soon after opening it is a premature reset: the pattern of the
- * HTTP/2 "rapid reset" attack (CVE-2023-44487), where each reset stream still costs the server a
- * handler start. Envoy's definition, and its default.
+ * A stream reset (RST_STREAM CANCEL) this soon after it was opened is a premature reset: the
+ * pattern of the HTTP/2 "rapid reset" attack (CVE-2023-44487), where each reset stream still costs
+ * the server a handler start. Envoy's definition, and its default.
  */
 export const PREMATURE_RESET_MS = 1000;
 /**
@@ -64,7 +64,10 @@ export function guardSession(
   session.on("stream", (stream: ServerHttp2Stream) => {
     opened++;
     const openedAt = Date.now();
-    stream.once("aborted", () => {
+    // A reset is counted whether it came before the handler answered or while the answer was
+    // still going out: either way the stream cost a handler start and was thrown away.
+    stream.once("close", () => {
+      if (stream.rstCode !== http2Constants.NGHTTP2_CANCEL) return;
       const now = Date.now();
       if (now - openedAt > PREMATURE_RESET_MS) return;
       prematureResets++;
