@@ -16,8 +16,9 @@ COPY . .
 RUN npx --yes turbo@2.11.11 prune @polyrpc/client --docker
 
 # 2. The build: every dependency (the compilers are dev dependencies), the JavaScript compiled into
-#    each package's dist/, then the dev dependencies dropped again. Nothing compiles native code:
-#    better-sqlite3 ships its Node-API binaries in its package.
+#    each package's dist/, then node_modules installed again from scratch with production
+#    dependencies only (from the store this stage already holds), so no dev dependency reaches the
+#    image. Nothing compiles native code: better-sqlite3 ships its Node-API binaries in its package.
 FROM ${NODE_IMAGE} AS build
 ENV COREPACK_INTEGRITY_KEYS=0 \
   CI=true
@@ -26,9 +27,11 @@ COPY --from=prune /repo/out/json/ ./
 COPY .npmrc ./
 RUN corepack enable && pnpm install --frozen-lockfile
 COPY --from=prune /repo/out/full/ ./
+COPY tsconfig.base.json ./
 COPY scripts/build-package.mjs scripts/
 RUN pnpm exec turbo run build --filter=@polyrpc/client... \
-  && pnpm install --frozen-lockfile --prod --config.confirmModulesPurge=false
+  && find . -name node_modules -type d -prune -exec rm -rf {} + \
+  && pnpm install --frozen-lockfile --prod --offline
 
 # 3. The runtime: Node, the compiled JavaScript and the production node_modules, owned by root and
 #    read-only to the app. No TypeScript runs here.

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -69,10 +69,15 @@ describe("each app from its Dockerfile's production-only install (D7)", () => {
       expect(run.entrypoint[1]).toMatch(/^dist\/[a-z]+\.js$/);
       expect(existsSync(join(run.workdir, run.entrypoint[1]!))).toBe(true);
       expect(run.env.NODE_ENV).toBe("production");
-      // No compiler, bundler or test tool is installed for it.
-      for (const dev of ["tsx", "typescript", "esbuild", "vitest", "turbo"]) {
+      // No compiler, bundler or test tool is installed for it, linked or left in the store.
+      const store = readdirSync(join(run.root, "app/node_modules/.pnpm"));
+      for (const dev of ["tsx", "typescript", "esbuild", "vitest", "turbo", "@bufbuild+buf", "prettier"]) {
         expect(existsSync(join(run.workdir, "node_modules", dev)), dev).toBe(false);
         expect(existsSync(join(run.root, "app/node_modules", dev)), dev).toBe(false);
+        expect(
+          store.filter((entry) => entry.startsWith(`${dev}@`)),
+          dev,
+        ).toEqual([]);
       }
     },
   );

@@ -1,0 +1,3 @@
+module polyrpc.local/infra/cluster/echo
+
+go 1.22

@@ -1,0 +1,3 @@
+module polyrpc.local/infra/cluster/pause
+
+go 1.22
