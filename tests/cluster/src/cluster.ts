@@ -165,31 +165,24 @@ interface PodStatus {
   };
 }
 
-/** The pods of a release, with their status. */
+/** Every pod of a release as the API server has it, terminating ones and the test pod included. */
+function allReleasePods(namespace: string, release: string): PodStatus[] {
+  const selector = `app.kubernetes.io/instance=${release}`;
+  return kubectlJson<{ items: PodStatus[] }>("--namespace", namespace, "get", "pods", "-l", selector).items;
+}
+
+/** The app pods of a release that are not terminating, with their status. */
 export function releasePods(namespace: string, release: string): PodStatus[] {
-  return kubectlJson<{ items: PodStatus[] }>(
-    "--namespace",
-    namespace,
-    "get",
-    "pods",
-    "-l",
-    `app.kubernetes.io/instance=${release}`,
-  ).items.filter((p) => !p.metadata.deletionTimestamp && p.metadata.labels?.["app.kubernetes.io/component"] !== "test");
+  return allReleasePods(namespace, release).filter(
+    (p) => !p.metadata.deletionTimestamp && p.metadata.labels?.["app.kubernetes.io/component"] !== "test",
+  );
 }
 
 /** Until no pod of the release is terminating any more (old replicas drained and gone). */
 export function waitForNoTerminatingPods(namespace: string, release: string) {
-  return waitFor(`the old pods of ${release} to be gone`, () => {
-    const pods = kubectlJson<{ items: PodStatus[] }>(
-      "--namespace",
-      namespace,
-      "get",
-      "pods",
-      "-l",
-      `app.kubernetes.io/instance=${release}`,
-    ).items;
-    return pods.some((p) => p.metadata.deletionTimestamp) ? undefined : true;
-  });
+  return waitFor(`the old pods of ${release} to be gone`, () =>
+    allReleasePods(namespace, release).some((p) => p.metadata.deletionTimestamp) ? undefined : true,
+  );
 }
 
 export const isReady = (pod: PodStatus) =>

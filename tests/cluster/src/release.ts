@@ -122,12 +122,9 @@ export async function installRelease(
       `${s}.${namespace}.svc.cluster.local`,
     ]),
   });
-  kubectl(
-    "--namespace",
-    namespace,
-    "create",
-    "secret",
-    "generic",
+  const secret = (name: string, ...data: string[]) =>
+    kubectl("--namespace", namespace, "create", "secret", "generic", name, ...data);
+  secret(
     "polyrpc-tls",
     "--type",
     "kubernetes.io/tls",
@@ -135,15 +132,7 @@ export async function installRelease(
     `--from-file=tls.key=${certificates.serverKey}`,
     `--from-file=ca.crt=${certificates.caCert}`,
   );
-  kubectl(
-    "--namespace",
-    namespace,
-    "create",
-    "secret",
-    "generic",
-    "polyrpc-auth",
-    `--from-literal=hs256-secret=${HS256_SECRET}`,
-  );
+  secret("polyrpc-auth", `--from-literal=hs256-secret=${HS256_SECRET}`);
   helm("install", name, chartDir, "--namespace", namespace, "-f", valuesFile, "--wait", "--timeout", "5m");
   let current = values;
   return {
