@@ -87,8 +87,12 @@ describe("each app's pod", () => {
     const timeoutMs = Number(envOf(app, "SHUTDOWN_TIMEOUT_MS")?.value);
     expect(preStop).toBeGreaterThan(0);
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(preStop + timeoutMs / 1000);
-    const envoyStop = Number(container(pod, "envoy").lifecycle?.preStop?.exec?.command[1]);
-    expect(envoyStop).toBe(preStop + timeoutMs / 1000);
+    // Envoy sleeps as long as the app's preStop, drains its inbound listener, then outlasts the app.
+    const script = container(pod, "envoy").lifecycle?.preStop?.exec?.command[2] ?? "";
+    const sleeps = [...script.matchAll(/sleep (\d+)/g)].map((m) => Number(m[1]));
+    expect(sleeps[0]).toBe(preStop);
+    expect(script).toContain("/drain_listeners?graceful&inboundonly");
+    expect(sleeps[0]! + sleeps[1]!).toBe(preStop + timeoutMs / 1000);
   });
 
   it("reads its secrets from Secrets, never from values", () => {
