@@ -215,6 +215,8 @@ overload_manager:
 static_resources:
   listeners:
     - name: inbound_tls
+      # INBOUND: what the preStop's /drain_listeners?inboundonly drains (clients told to go elsewhere).
+      traffic_direction: INBOUND
       address:
         socket_address:
           address: {{ $e.listenAddress | quote }}
@@ -292,6 +294,8 @@ static_resources:
     {{- if $outbound }}
     # The chat's calls to the user service: plaintext h2c on the pod's loopback, balanced per RPC.
     - name: outbound_user_service
+      # OUTBOUND: stays up through the drain, so the leaving chat still reaches the user service.
+      traffic_direction: OUTBOUND
       address:
         socket_address:
           address: {{ $lb.outbound.address | quote }}
