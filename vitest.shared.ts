@@ -1,9 +1,12 @@
-import { basename } from "node:path";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
+import { packageName } from "./tests/reporting/src/package-name.js";
+import { currentScript, reportFileName } from "./tests/reporting/src/report-name.js";
 
 /**
  * The vitest settings every package shares. When POLYRPC_TEST_REPORT_DIR is set (CI does), each
- * package also writes a JSON report there, which .ci/run adds up into its closing line.
+ * package also writes a JSON report there, named for the package and the script running it
+ * (tests/reporting), which .ci/run adds up into its closing line.
  */
 export function sharedVitestConfig(packageDir: string) {
   const reportDir = process.env.POLYRPC_TEST_REPORT_DIR;
@@ -20,7 +23,10 @@ export function sharedVitestConfig(packageDir: string) {
       testTimeout: 60_000,
       hookTimeout: 60_000,
       reporters: reportDir
-        ? ["default", ["json", { outputFile: `${reportDir}/${basename(packageDir)}.json` }]]
+        ? [
+            "default",
+            ["json", { outputFile: join(reportDir, reportFileName(packageName(packageDir), currentScript())) }],
+          ]
         : ["default"],
     },
   });

@@ -12,7 +12,9 @@
 //
 // Without --against the base is `main` on a branch and the previous commit on `main`, so a
 // breaking change fails the first run that contains it. When that base predates the module, the
-// working tree is checked against HEAD instead; when HEAD predates it too, nothing can break.
+// working tree is checked against HEAD instead; when HEAD predates it too, nothing can break. A
+// base that is not in the clone (a shallow clone, a mistyped revision) fails the check: passing
+// without comparing anything would hide the very change it is there to catch.
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -29,11 +31,24 @@ const tryGit = (...args) => {
 };
 
 const hasModule = (revision) => tryGit("cat-file", "-t", `${revision}:proto/buf.yaml`) === "blob";
+const resolves = (revision) => tryGit("rev-parse", "--verify", "--quiet", `${revision}^{commit}`) !== "";
+
+/** Exits with a failure when `revision` is not a commit in this clone, saying why. */
+function requireRevision(revision) {
+  if (resolves(revision)) return;
+  const shallow = tryGit("rev-parse", "--is-shallow-repository") === "true";
+  console.error(
+    `buf breaking: cannot find ${revision} to compare against` +
+      (shallow ? " (this is a shallow clone: run `git fetch --unshallow`)" : ""),
+  );
+  process.exit(1);
+}
 
 function defaultBase() {
   const head = tryGit("rev-parse", "HEAD");
   const main = tryGit("rev-parse", "--verify", "--quiet", "main");
   const base = main && main !== head ? "main" : "HEAD~1";
+  requireRevision(base);
   return hasModule(base) ? base : "HEAD";
 }
 
@@ -43,6 +58,7 @@ if (!against) {
   console.error("usage: buf-breaking.mjs [--against <git revision>]");
   process.exit(2);
 }
+requireRevision(against);
 if (!hasModule(against)) {
   console.log(`${against} has no buf module (proto/buf.yaml): nothing to break`);
   process.exit(0);

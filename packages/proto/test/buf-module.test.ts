@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buf, moduleDir, packageDir, script } from "./buf-tool.js";
+import { buf, moduleDir, packageDir, repoDir, script } from "./buf-tool.js";
 
 function listFiles(dir: string): string[] {
   const out: string[] = [];
@@ -59,5 +59,24 @@ describe("the buf module", () => {
     const res = script("buf-breaking.mjs");
     expect(res.output).toMatch(/^(.* nothing to break\n)?$/);
     expect(res.code).toBe(0);
+  });
+
+  it("fails, rather than compare nothing, when the revision to compare against is not there", () => {
+    const res = script("buf-breaking.mjs", ["--against", "no-such-revision"]);
+    expect(res.output).toContain("cannot find no-such-revision to compare against");
+    expect(res.code).toBe(1);
+  });
+
+  it("fails in a shallow clone, whose previous commit is missing, and says how to fetch it", () => {
+    const clone = mkdtempSync(join(tmpdir(), "polyrpc-shallow-"));
+    try {
+      execFileSync("git", ["clone", "-q", "--depth", "1", `file://${repoDir}`, clone], { stdio: "pipe" });
+      // The script's own checkout, with the shallow clone's history standing in for its own.
+      const res = script("buf-breaking.mjs", [], { GIT_DIR: join(clone, ".git") });
+      expect(res.output).toContain("cannot find HEAD~1 to compare against (this is a shallow clone");
+      expect(res.code).toBe(1);
+    } finally {
+      rmSync(clone, { recursive: true, force: true });
+    }
   });
 });

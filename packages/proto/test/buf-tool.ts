@@ -21,17 +21,17 @@ export function buf(args: string[], cwd = packageDir): RunResult {
 }
 
 /** Runs one of this package's scripts (scripts/<name>) with the current Node. */
-export function script(name: string, args: string[] = []): RunResult {
-  return run(process.execPath, [join(packageDir, "scripts", name), ...args], packageDir);
+export function script(name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunResult {
+  return run(process.execPath, [join(packageDir, "scripts", name), ...args], packageDir, env);
 }
 
-function run(cmd: string, args: string[], cwd: string): RunResult {
+function run(cmd: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): RunResult {
   try {
     const output = execFileSync(cmd, args, {
       cwd,
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ""}` },
+      env: { ...process.env, ...extraEnv, PATH: `${binDir}:${process.env.PATH ?? ""}` },
     });
     return { code: 0, output };
   } catch (err) {
