@@ -1,7 +1,8 @@
 # Benchmarks (bench/, `pnpm bench`): the load generators, pinned. Sourced by scripts/setup.sh at
 # its end (bash, `set -euo pipefail`, cwd = repo root, install_debs and install_go_tool defined).
 
-# ghz: the gRPC load generator for unary and streaming calls, built into .tools/bin.
+# ghz: the gRPC load generator for unary and streaming calls, built into .tools/bin (the e2e
+# tests also use it: SIGTERM under load).
 install_go_tool ghz github.com/bojand/ghz/cmd/ghz@v0.93.0
 
 # h2load (Debian's nghttp2-client): raw HTTP/2 load, for where ghz's own CPU would cap the server;
