@@ -65,6 +65,14 @@ export const serverEnvSchema = z.object({
   MAX_RECEIVE_MESSAGE_BYTES: integer(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Largest message a server sends, in bytes. */
   MAX_SEND_MESSAGE_BYTES: integer(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
+  /**
+   * The metadata a call may send: its request headers at most this many bytes (HTTP/2's
+   * SETTINGS_MAX_HEADER_LIST_SIZE: names and values, plus 32 bytes per entry) and this many
+   * entries, pseudo-headers included. The chart's Envoy sidecar enforces the same two
+   * (`envoy.limits.maxRequestHeadersKb`, `maxRequestHeadersCount`), and renders them here.
+   */
+  MAX_METADATA_BYTES: integer(1024, 1024 * 1024).default(16 * 1024),
+  MAX_METADATA_ENTRIES: integer(8, 10_000).default(100),
   /** HTTP/2 streams per connection; further calls wait for a free stream. */
   MAX_CONCURRENT_STREAMS: integer(1, 10_000).default(100),
   /** Connections are closed (GOAWAY) after this age so long-lived channels rebalance. */

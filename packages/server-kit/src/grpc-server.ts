@@ -18,6 +18,8 @@ export type ServerLimits = Pick<
   | "MAX_RECEIVE_MESSAGE_BYTES"
   | "MAX_SEND_MESSAGE_BYTES"
   | "MAX_CONCURRENT_STREAMS"
+  | "MAX_METADATA_BYTES"
+  | "MAX_METADATA_ENTRIES"
   | "MAX_CONNECTION_AGE_MS"
   | "MAX_CONNECTION_AGE_GRACE_MS"
   | "KEEPALIVE_TIME_MS"
@@ -60,6 +62,12 @@ export function grpcServerOptions(limits: ServerLimits, log: Logger): ChannelOpt
     "grpc.max_receive_message_length": limits.MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": limits.MAX_SEND_MESSAGE_BYTES,
     "grpc.max_concurrent_streams": limits.MAX_CONCURRENT_STREAMS,
+    // The metadata bound, as HTTP/2 settings of the server's sessions (the project's patch: grpc-js
+    // has no option of its own for it on a server). Node refuses a request past either.
+    "grpc-node.header_limits": {
+      maxHeaderListSize: limits.MAX_METADATA_BYTES,
+      maxHeaderListPairs: limits.MAX_METADATA_ENTRIES,
+    },
     "grpc.max_connection_age_ms": limits.MAX_CONNECTION_AGE_MS,
     "grpc.max_connection_age_grace_ms": limits.MAX_CONNECTION_AGE_GRACE_MS,
     "grpc.keepalive_time_ms": limits.KEEPALIVE_TIME_MS,

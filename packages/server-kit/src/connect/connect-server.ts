@@ -156,9 +156,19 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   };
-  const settings = { maxConcurrentStreams: limits.MAX_CONCURRENT_STREAMS };
+  // The metadata bound (MAX_METADATA_BYTES and _ENTRIES): Node refuses a request past either, on
+  // HTTP/2 by its settings and on HTTP/1.1 with 431.
+  const settings = {
+    maxConcurrentStreams: limits.MAX_CONCURRENT_STREAMS,
+    maxHeaderListSize: limits.MAX_METADATA_BYTES,
+  };
+  const maxHeaderListPairs = limits.MAX_METADATA_ENTRIES;
   const resets = new ResetBudget();
-  const http1Server = createHttp1Server({ headersTimeout: limits.HANDSHAKE_TIMEOUT_MS }, serve);
+  const http1Server = createHttp1Server(
+    { headersTimeout: limits.HANDSHAKE_TIMEOUT_MS, maxHeaderSize: limits.MAX_METADATA_BYTES },
+    serve,
+  );
+  http1Server.maxHeadersCount = maxHeaderListPairs;
   let listener: NetServer;
   if (options.tls) {
     const { cert, key, clientCa } = options.tls;
@@ -171,6 +181,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
         rejectUnauthorized: !!clientCa,
         allowHTTP1: true,
         settings,
+        maxHeaderListPairs,
         handshakeTimeout: limits.HANDSHAKE_TIMEOUT_MS,
       },
       serve,
@@ -179,7 +190,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     watchSessions(tlsServer);
     listener = tlsServer;
   } else {
-    const http2Server = createHttp2Server({ settings }, serve);
+    const http2Server = createHttp2Server({ settings, maxHeaderListPairs }, serve);
     watchSessions(http2Server);
     listener = createNetServer((socket) => {
       trackSocket(socket);
