@@ -32,11 +32,15 @@ async function startApp(name: string, pkg: string, bin: string, listening: strin
   return service;
 }
 
-/** A user-service replica over the SQLite file `databasePath` (replicas share it; WAL allows that). */
-export function startUserServiceReplica(databasePath: string): Promise<ServiceProcess> {
+/** A user-service replica over the SQLite file `databasePath` (replicas share it; WAL allows that); `env` adds more. */
+export function startUserServiceReplica(
+  databasePath: string,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
   return startApp("user service", "@polyrpc/user-service", "polyrpc-user-service", "gRPC server listening", {
     DATABASE_PATH: databasePath,
     PASSWORD_HASH_COST: "1024",
+    ...env,
   });
 }
 

@@ -12,5 +12,7 @@ export {
 } from "./service-process.js";
 export { startLocalPostgres, startTestPostgres, type LocalPostgresOptions, type TestPostgres } from "./postgres.js";
 export { Pushable } from "./pushable.js";
+export { callsInFlight, metricsUrlOf, watchCallsInFlight, type CallsInFlightWatch } from "./calls-in-flight.js";
+export { openHeldStreams, type HeldStreamOutcome, type HeldStreams, type HeldStreamsOptions } from "./held-streams.js";
 export { startCommand, type CommandOptions, type CommandRun, type CommandSession } from "./command-session.js";
 export { mountTestTmpfs, type TestTmpfs } from "./tmpfs.js";
