@@ -68,11 +68,13 @@ export const serverEnvSchema = z.object({
   /**
    * The metadata a call may send: its request headers at most this many bytes (HTTP/2's
    * SETTINGS_MAX_HEADER_LIST_SIZE: names and values, plus 32 bytes per entry) and this many
-   * entries, pseudo-headers included. The chart's Envoy sidecar enforces the same two
-   * (`envoy.limits.maxRequestHeadersKb`, `maxRequestHeadersCount`), and renders them here.
+   * entries, pseudo-headers included. The chart renders both from its sidecar's limits
+   * (`envoy.limits.maxRequestHeadersKb`, `maxRequestHeadersCount`), with room for the headers the
+   * sidecar adds, so the app never refuses a call the sidecar let through; the maxima leave room
+   * for that over the chart's largest values (1024 KiB, 10,000 headers).
    */
-  MAX_METADATA_BYTES: integer(1024, 1024 * 1024).default(16 * 1024),
-  MAX_METADATA_ENTRIES: integer(8, 10_000).default(100),
+  MAX_METADATA_BYTES: integer(1024, 2 * 1024 * 1024).default(16 * 1024),
+  MAX_METADATA_ENTRIES: integer(8, 20_000).default(100),
   /** HTTP/2 streams per connection; further calls wait for a free stream. */
   MAX_CONCURRENT_STREAMS: integer(1, 10_000).default(100),
   /** Connections are closed (GOAWAY) after this age so long-lived channels rebalance. */

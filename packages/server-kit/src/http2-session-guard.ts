@@ -39,11 +39,30 @@ export class ResetBudget {
 }
 
 /**
+ * The size of a header list as HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE counts it, and as Node
+ * holds a stream to it: every name and value, plus 32 bytes per entry. `rawHeaders` is the flat
+ * `[name, value, ...]` list of a 'stream' event; Node reads header bytes as one-byte strings, so a
+ * string's length is its size in bytes.
+ */
+export function headerListSize(rawHeaders: readonly string[]): number {
+  let size = 0;
+  for (const field of rawHeaders) size += field.length;
+  return size + (rawHeaders.length / 2) * 32;
+}
+
+/**
  * Limits every polyrpc server puts on each HTTP/2 connection, on either runtime (the connect
  * server calls it for its sessions; grpc-js through the `grpc-node.session_listener` option of the
  * project's patch, see grpc-server.ts):
  * - a handshake timeout: a session whose client has not sent the HTTP/2 preface and its SETTINGS
  *   within HANDSHAKE_TIMEOUT_MS is destroyed;
+ * - the metadata bound (MAX_METADATA_BYTES) from a connection's first stream on: Node holds a
+ *   stream's headers to the server's SETTINGS_MAX_HEADER_LIST_SIZE only once the client has
+ *   acknowledged those settings, so headers sent with the connection's first bytes (or by a client
+ *   that never acknowledges) would get past it. A stream whose headers are over it is reset with
+ *   ENHANCE_YOUR_CALM, as Node resets one after the acknowledgement (clients see
+ *   RESOURCE_EXHAUSTED either way), before any handler sees it. (The entry count,
+ *   MAX_METADATA_ENTRIES, Node holds from the start.)
  * - a bound on stream churn against rapid resets: a connection whose client prematurely reset
  *   CONNECTION_PREMATURE_RESETS streams, more than half of those it opened, or that resets one
  *   while the whole server is over SERVER_PREMATURE_RESETS_PER_SECOND, gets GOAWAY
@@ -51,13 +70,18 @@ export class ResetBudget {
  */
 export function guardSession(
   session: Http2Session,
-  limits: Pick<ServerEnv, "HANDSHAKE_TIMEOUT_MS">,
+  limits: Pick<ServerEnv, "HANDSHAKE_TIMEOUT_MS" | "MAX_METADATA_BYTES">,
   resets: ResetBudget,
   log: Logger,
 ): void {
   const handshake = setTimeout(() => session.destroy(), limits.HANDSHAKE_TIMEOUT_MS).unref();
   session.once("remoteSettings", () => clearTimeout(handshake));
   session.once("close", () => clearTimeout(handshake));
+
+  // Before the server's own listener, which hands the stream to grpc-js or to connect-node.
+  session.prependListener("stream", (stream: ServerHttp2Stream, _headers, _flags, rawHeaders: string[]) => {
+    if (headerListSize(rawHeaders) > limits.MAX_METADATA_BYTES) stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  });
 
   let opened = 0;
   let prematureResets = 0;

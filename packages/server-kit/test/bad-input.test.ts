@@ -1,5 +1,6 @@
 import { connect as http2Connect, type ClientHttp2Session } from "node:http2";
-import { gzipSync } from "node:zlib";
+import { pipeline } from "node:stream/promises";
+import { createGzip, gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { status as Status } from "@grpc/grpc-js";
 import { CreateUserRequestSchema, UserService } from "@polyrpc/proto";
@@ -7,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GrpcClient } from "../src/client/index.js";
 import { HealthClient } from "../src/testing/index.js";
 import { RUNTIMES, startUserServiceOn } from "./user-service-on.js";
+import { startUserServiceProcess } from "./user-service-process.js";
 
 /** The receive limit the servers run with here: small, so tests stay light. */
 const LIMIT = 1024;
@@ -51,6 +53,37 @@ function frame(payload: Buffer, compressed = false, declaredLength = payload.len
 interface RawAnswer {
   httpStatus: number;
   grpcStatus: string | undefined;
+  grpcMessage: string | undefined;
+}
+
+/** A protobuf varint. */
+function varint(value: number): Buffer {
+  const bytes: number[] = [];
+  for (; value >= 0x80; value = Math.floor(value / 0x80)) bytes.push((value % 0x80) | 0x80);
+  bytes.push(value);
+  return Buffer.from(bytes);
+}
+
+/**
+ * The gzip of a CreateUserRequest whose username is `inflatedBytes` zero bytes: deflate packs
+ * zeros about 1000 to 1, so 128 MiB come to ~130 KB. Compressed as a stream, so the test never
+ * holds the inflated message itself.
+ */
+async function gzipBomb(inflatedBytes: number): Promise<Buffer> {
+  const zeros = Buffer.alloc(1024 * 1024);
+  const compressed: Buffer[] = [];
+  await pipeline(
+    function* message() {
+      yield Buffer.concat([Buffer.from([0x0a]), varint(inflatedBytes)]); // field 1 (username), its length
+      for (let left = inflatedBytes; left > 0; left -= zeros.length)
+        yield zeros.subarray(0, Math.min(left, zeros.length));
+    },
+    createGzip({ level: 9 }),
+    async function collect(chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) compressed.push(chunk);
+    },
+  );
+  return Buffer.concat(compressed);
 }
 
 /** Sends raw bytes as one gRPC request and returns the HTTP and gRPC status it got. */
@@ -63,11 +96,18 @@ function rawCall(session: ClientHttp2Session, path: string, body: Buffer, header
       te: "trailers",
       ...headers,
     });
-    let answer: RawAnswer = { httpStatus: 0, grpcStatus: undefined };
+    let answer: RawAnswer = { httpStatus: 0, grpcStatus: undefined, grpcMessage: undefined };
     req.on("response", (h) => {
-      answer = { httpStatus: Number(h[":status"]), grpcStatus: h["grpc-status"] as string | undefined };
+      answer = {
+        httpStatus: Number(h[":status"]),
+        grpcStatus: h["grpc-status"] as string | undefined,
+        grpcMessage: h["grpc-message"] as string | undefined,
+      };
     });
-    req.on("trailers", (t) => (answer.grpcStatus = (t["grpc-status"] as string | undefined) ?? answer.grpcStatus));
+    req.on("trailers", (t) => {
+      answer.grpcStatus = (t["grpc-status"] as string | undefined) ?? answer.grpcStatus;
+      answer.grpcMessage = (t["grpc-message"] as string | undefined) ?? answer.grpcMessage;
+    });
     req.on("data", () => {});
     req.on("end", () => resolve(answer));
     req.on("error", reject);
@@ -142,6 +182,54 @@ describe.each(RUNTIMES)("bad input on %s", (runtime) => {
       expect(answer.grpcStatus).toBe(String(Status.RESOURCE_EXHAUSTED));
       expect(await code(client.methods.getUser({ id: "still-up" }))).toBe("OK");
     });
+
+    it("refuses a ~130 KB gzip message inflating to 128 MiB at the 4 MiB limit, without inflating it all", async () => {
+      // A server of its own, in a process of its own, with the default receive limit: its
+      // resident memory is read from /proc, where the test's own allocations do not show.
+      const inflated = 128 * 1024 * 1024;
+      const bomb = await gzipBomb(inflated);
+      expect(bomb.length).toBeLessThan(200 * 1024);
+      const server = await startUserServiceProcess(runtime);
+      const bombSession = http2Connect(`http://${server.target}`);
+      try {
+        const call = (body: Buffer) =>
+          rawCall(bombSession, "/user.UserService/CreateUser", frame(body, true), { "grpc-encoding": "gzip" });
+        // A gzip call that is fine first, so the measured growth is not zlib's and the
+        // handlers' first use.
+        const small = create(CreateUserRequestSchema, { username: "ann" });
+        expect((await call(gzipSync(toBinary(CreateUserRequestSchema, small)))).grpcStatus).toBe("0");
+        const baseline = server.memory();
+        server.resetPeak();
+        // Four bombs, two at a time on one connection: inflated whole they would be 512 MiB.
+        const answers = [
+          ...(await Promise.all([call(bomb), call(bomb)])),
+          ...(await Promise.all([call(bomb), call(bomb)])),
+        ];
+        const after = server.memory();
+        const growthMib = after.peak - baseline.rss;
+        console.log(
+          `${runtime}: 4 gzip bombs of ${(bomb.length / 1024).toFixed(0)} KiB (${inflated / 1024 / 1024} MiB inflated):` +
+            ` RSS ${baseline.rss.toFixed(0)} MiB before, peak ${after.peak.toFixed(0)} MiB (+${growthMib.toFixed(1)} MiB)`,
+        );
+        for (const answer of answers) {
+          expect(answer.grpcStatus).toBe(String(Status.RESOURCE_EXHAUSTED));
+          // grpc-js: "Received message that decompresses to a size larger than 4194304";
+          // connect: "message is larger than configured readMaxBytes 4194304 after decompression".
+          expect(decodeURIComponent(answer.grpcMessage ?? "")).toMatch(/larger than .*\b4194304\b/);
+        }
+        expect(growthMib).toBeLessThan(64);
+        const health = new HealthClient(server.target);
+        try {
+          expect(await health.check("")).toBe("SERVING");
+        } finally {
+          health.close();
+        }
+        expect(server.child.exitCode).toBeNull();
+      } finally {
+        bombSession.close();
+        await server.stop();
+      }
+    }, 60_000);
 
     it("answers an unknown grpc-encoding with UNIMPLEMENTED", async () => {
       const payload = toBinary(CreateUserRequestSchema, create(CreateUserRequestSchema, { username: "x" }));

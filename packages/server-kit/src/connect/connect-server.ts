@@ -107,6 +107,26 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
   const health = new ConnectHealth(serviceNames);
   const activeCalls = new ActiveCalls();
 
+  /** Answers a request for a method this server lacks (or for no method at all). */
+  const unknownMethod = (req: Req, res: Res) => {
+    const contentType = req.headers["content-type"] ?? "";
+    const stream = (res as Partial<Http2ServerResponse>).stream;
+    if (stream && /^application\/grpc(\+|;|$)/.test(contentType)) {
+      // A gRPC call to a method this server lacks: answer as gRPC servers do, with a
+      // trailers-only UNIMPLEMENTED, not the bare 404 that gRPC clients would have to translate.
+      stream.respond(
+        {
+          ":status": 200,
+          "content-type": "application/grpc",
+          "grpc-status": "12",
+          "grpc-message": encodeURIComponent(`unknown method ${req.url ?? ""}`),
+        },
+        { endStream: true },
+      );
+    } else if (options.fallback) options.fallback(req, res);
+    else respondEmpty(res, 404);
+  };
+
   const handler = connectNodeAdapter({
     routes: (router) => {
       options.routes(router);
@@ -121,30 +141,22 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     ],
     readMaxBytes: limits.MAX_RECEIVE_MESSAGE_BYTES,
     writeMaxBytes: limits.MAX_SEND_MESSAGE_BYTES,
-    fallback: (req, res) => {
-      const contentType = req.headers["content-type"] ?? "";
-      const stream = (res as unknown as Partial<Http2ServerResponse>).stream;
-      if (stream && /^application\/grpc(\+|;|$)/.test(contentType)) {
-        // A gRPC call to a method this server lacks: answer as gRPC servers do, with a
-        // trailers-only UNIMPLEMENTED, not the bare 404 that gRPC clients would have to translate.
-        stream.respond(
-          {
-            ":status": 200,
-            "content-type": "application/grpc",
-            "grpc-status": "12",
-            "grpc-message": encodeURIComponent(`unknown method ${req.url ?? ""}`),
-          },
-          { endStream: true },
-        );
-      } else if (options.fallback) options.fallback(req, res as unknown as Res);
-      else respondEmpty(res as unknown as Res, 404);
-    },
+    fallback: (req, res) => unknownMethod(req, res as unknown as Res),
   });
   const corsOrigins = options.corsOrigins ?? [];
   const serve = (req: Req, res: Res) => {
-    // A stream its client already reset (rapid reset): starting a handler for it is wasted work.
-    if ((req as Partial<Http2ServerRequest>).stream?.destroyed) return;
+    // A stream its client already reset (rapid reset), or that guardSession reset (metadata past
+    // the limit): starting a handler for it is wasted work.
+    const stream = (req as Partial<Http2ServerRequest>).stream;
+    if (stream?.destroyed || stream?.closed) return;
     if (applyCors(corsOrigins, req, res)) return;
+    // connect-node finds a method by the path without its query string, where a Connect GET
+    // carries its message. gRPC and gRPC-Web have no query: `/pkg.Service/Method?x` is no method
+    // of theirs, and is answered as an unknown one, as grpc-js does, so that a handler is never
+    // reached under a path other than its own (which a proxy's rules on exact paths would miss).
+    if (req.url?.includes("?") && /^application\/grpc(-web(-text)?)?(\+|;|$)/.test(req.headers["content-type"] ?? "")) {
+      return unknownMethod(req, res);
+    }
     checkEnvelopeFlags(req);
     if (/^application\/grpc(\+|;|$)/.test(req.headers["content-type"] ?? "")) respellGrpcMessages(res);
     handler(req, res);
