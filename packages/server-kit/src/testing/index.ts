@@ -16,3 +16,11 @@ export { callsInFlight, metricsUrlOf, watchCallsInFlight, type CallsInFlightWatc
 export { openHeldStreams, type HeldStreamOutcome, type HeldStreams, type HeldStreamsOptions } from "./held-streams.js";
 export { startCommand, type CommandOptions, type CommandRun, type CommandSession } from "./command-session.js";
 export { mountTestTmpfs, type TestTmpfs } from "./tmpfs.js";
+export {
+  exportedServices,
+  mutateBytes,
+  protobufFuzz,
+  type ByteMutation,
+  type FuzzPayload,
+  type ProtobufFuzz,
+} from "./protobuf-fuzz.js";
