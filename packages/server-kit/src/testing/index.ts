@@ -24,3 +24,26 @@ export {
   type FuzzPayload,
   type ProtobufFuzz,
 } from "./protobuf-fuzz.js";
+export {
+  H2SPEC_CASE_COUNT,
+  checkH2spec,
+  h2specPath,
+  judgeH2spec,
+  parseH2specJunit,
+  runH2spec,
+  type H2specCase,
+  type H2specCheck,
+  type H2specFailureOwner,
+  type H2specOutcome,
+  type H2specRun,
+  type H2specTarget,
+  type H2specVerdict,
+  type KnownH2specFailure,
+  type KnownH2specFailures,
+} from "./h2spec.js";
+export {
+  grpcServerBodilessAnswers,
+  h2cBesideHttp1KnownFailures,
+  nodeHttp2AnswerRaces,
+  nodeHttp2KnownFailures,
+} from "./h2spec-known-failures.js";
