@@ -27,6 +27,7 @@ import { checkEnvelopeFlags } from "./envelope-flags.js";
 import { respellGrpcMessages } from "./grpc-message.js";
 import { ResetBudget } from "../http2-session-guard.js";
 import { manageSession } from "./session-limits.js";
+import { endUnreadRequests } from "./unread-requests.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -159,6 +160,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     }
     checkEnvelopeFlags(req);
     if (/^application\/grpc(\+|;|$)/.test(req.headers["content-type"] ?? "")) respellGrpcMessages(res);
+    endUnreadRequests(req, res);
     handler(req, res);
   };
 
