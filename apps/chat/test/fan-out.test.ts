@@ -120,7 +120,8 @@ describe.each<StorageKind>(["memory", "postgres"])("ChatService fan-out on %s st
     }
     await sendBatch(20);
     // The publisher never waited for it: the others have everything, promptly.
-    await eventually(() => fastSeen.every((seen) => seen.length === total), 20_000);
+    // (A bound on waiting, not a timing: a busy machine delivers them all the same, later.)
+    await eventually(() => fastSeen.every((seen) => seen.length === total), 60_000);
     for (const seen of fastSeen) expect(seen).toEqual(range(1, total));
 
     // The slow one now reads: what was in flight, in order, then RESOURCE_EXHAUSTED.
