@@ -15,6 +15,8 @@ interface SuiteRun {
   /** Under config/: the features the runtime supports, and the cases it is known to fail. */
   config: string;
   knownFailing: string;
+  /** Cases that may fail either way (`--known-flaky`), each with its reason in the file. */
+  knownFlaky?: string;
   /**
    * How many cases connectconformance v1.0.7 derives from the config: exact, so that a config
    * that loses a protocol, codec or TLS mode (or runs nothing) fails here. Changes with the
@@ -25,7 +27,13 @@ interface SuiteRun {
 
 const SUITES: readonly SuiteRun[] = [
   { runtime: "grpc-js", config: "grpc-js.yaml", knownFailing: "grpc-js.known-failing.txt", cases: 570 },
-  { runtime: "connect", config: "connect.yaml", knownFailing: "connect.known-failing.txt", cases: 3640 },
+  {
+    runtime: "connect",
+    config: "connect.yaml",
+    knownFailing: "connect.known-failing.txt",
+    knownFlaky: "connect.known-flaky.txt",
+    cases: 3640,
+  },
 ];
 
 interface RunnerResult {
@@ -80,23 +88,27 @@ function summaryOf(output: string) {
   };
 }
 
-describe.each(SUITES)("connectconformance --mode server on $runtime", ({ runtime, config, knownFailing, cases }) => {
-  it(`passes all ${cases} cases of config/${config} but those in config/${knownFailing}`, async () => {
-    const run = await runConformance(runtime, [
-      "--conf",
-      join(packageDir, "config", config),
-      "--known-failing",
-      `@${join(packageDir, "config", knownFailing)}`,
-    ]);
-    const summary = summaryOf(run.output);
-    expect(run.code, run.output).toBe(0);
-    expect(summary.total, run.output).toBe(cases);
-    expect(summary.failed, run.output).toBe(0);
-    // The runner exits 0 even when the client gave up on some cases; none may be left unrun.
-    expect(summary.notRun, run.output).toBe(0);
-    expect((summary.passed ?? 0) + summary.expectedFailures, run.output).toBe(cases);
-  }, 300_000);
-});
+describe.each(SUITES)(
+  "connectconformance --mode server on $runtime",
+  ({ runtime, config, knownFailing, knownFlaky, cases }) => {
+    it(`passes all ${cases} cases of config/${config} but those in config/${knownFailing}`, async () => {
+      const run = await runConformance(runtime, [
+        "--conf",
+        join(packageDir, "config", config),
+        "--known-failing",
+        `@${join(packageDir, "config", knownFailing)}`,
+        ...(knownFlaky ? ["--known-flaky", `@${join(packageDir, "config", knownFlaky)}`] : []),
+      ]);
+      const summary = summaryOf(run.output);
+      expect(run.code, run.output).toBe(0);
+      expect(summary.total, run.output).toBe(cases);
+      expect(summary.failed, run.output).toBe(0);
+      // The runner exits 0 even when the client gave up on some cases; none may be left unrun.
+      expect(summary.notRun, run.output).toBe(0);
+      expect((summary.passed ?? 0) + summary.expectedFailures, run.output).toBe(cases);
+    }, 300_000);
+  },
+);
 
 describe("the known-failing lists", () => {
   const scratch = mkdtempSync(join(tmpdir(), "polyrpc-conformance-known-"));
