@@ -47,3 +47,4 @@ export {
   nodeHttp2AnswerRaces,
   nodeHttp2KnownFailures,
 } from "./h2spec-known-failures.js";
+export { listFilesUnder } from "./list-files.js";
