@@ -48,7 +48,10 @@ class RecordingResult(unittest.TextTestResult):
 
 def report_file_name(package_name: str, script: str) -> str:
     """tests/reporting/src/report-name.ts's rule: one report per package and script."""
-    safe = lambda part: re.sub(r"[^A-Za-z0-9._-]", "-", re.sub(r"^@", "", part))
+
+    def safe(part: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]", "-", re.sub(r"^@", "", part))
+
     return f"{safe(package_name)}.{safe(script)}.json"
 
 
@@ -66,7 +69,13 @@ def main() -> int:
         script = os.environ.get("npm_lifecycle_event") or "test"
         report = {
             "success": ok,
-            "testResults": [{"name": "interop/python", "status": "passed" if ok else "failed", "assertionResults": result.verdicts}],
+            "testResults": [
+                {
+                    "name": "interop/python",
+                    "status": "passed" if ok else "failed",
+                    "assertionResults": result.verdicts,
+                }
+            ],
         }
         with open(os.path.join(report_dir, report_file_name(name, script)), "w", encoding="utf-8") as out:
             json.dump(report, out)

@@ -71,7 +71,8 @@ def make_test_pki(directory):
     config = os.path.join(directory, "openssl.cnf")
     with open(config, "w") as f:
         f.write(OPENSSL_CONFIG)
-    paths = {name: os.path.join(directory, name) for name in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt")}
+    names = ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt")
+    paths = {name: os.path.join(directory, name) for name in names}
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     commands = [
         ["openssl", "req", "-x509", "-config", config, "-extensions", "ca_ext", *ec,
@@ -132,10 +133,10 @@ class Server:
             self.proc.send_signal(sig)
         try:
             self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as e:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"server did not stop within {STOP_TIMEOUT} s: {''.join(self.log)}")
+            raise AssertionError(f"server did not stop within {STOP_TIMEOUT} s: {''.join(self.log)}") from e
         finally:
             out = self.proc.stdout.read()  # the reader thread owns stderr; communicate() would race it
             self.proc.stdout.close()
@@ -235,7 +236,7 @@ class InteropTestCase(unittest.TestCase):
 class PlaintextTest(InteropTestCase):
     def test_server_prints_exactly_the_listening_line(self):
         server = self.start_server()
-        self.assertEqual(server.first_line, '{"listening":%d}\n' % server.port)
+        self.assertEqual(server.first_line, f'{{"listening":{server.port}}}\n')
         self.assertGreater(server.port, 0)
         code, rest, _ = server.stop()
         self.assertEqual(code, 0)
