@@ -47,7 +47,7 @@ if (chatReplicas > 1 && !withPostgres) {
  */
 let postgres;
 if (withPostgres) {
-  const { startLocalPostgres } = await tsImport("../packages/server-kit/src/testing/index.ts", import.meta.url);
+  const { startLocalPostgres } = await tsImport("../packages/testing/src/index.ts", import.meta.url);
   postgres = await startLocalPostgres({ dir: join(dataDir, "postgres"), port: portOf("POSTGRES_PORT", 0) });
   const exists = (await postgres.sql("SELECT 1 FROM pg_database WHERE datname = 'polyrpc'")).trim() === "1";
   if (!exists) await postgres.createDatabase("polyrpc");

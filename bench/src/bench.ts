@@ -2,13 +2,14 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fanoutCase, startChatSetup, type ChatSetup } from "./fanout.js";
-import { machineInfo, type MachineInfo } from "./machine.js";
+import { machineInfo } from "./machine.js";
 import { repoRoot, tool } from "./paths.js";
 import { killAll } from "./processes.js";
 import type { Profile } from "./profiles.js";
 import { writeProtoset } from "./protoset.js";
 import { writeReport } from "./report.js";
-import { runCase, type Case, type CaseServer, type Mode, type PointResult } from "./runner.js";
+import type { BenchResults } from "./results.js";
+import { runCase, type Case, type CaseServer, type Mode } from "./runner.js";
 import {
   chatEchoCase,
   createUsersCase,
@@ -34,18 +35,6 @@ import {
 /** The groups of scenarios; BENCH_ONLY picks some. */
 export const GROUPS = ["users", "runtimes", "fanout"] as const;
 export type Group = (typeof GROUPS)[number];
-
-/** Everything one run wrote down. */
-export interface BenchResults {
-  profile: Profile;
-  startedAt: string;
-  durationS: number;
-  machine: MachineInfo;
-  servers: Record<string, string>;
-  points: PointResult[];
-  /** Scenarios or servers that did not run, with the reason. */
-  skipped: Array<{ what: string; reason: string }>;
-}
 
 export interface BenchOptions {
   profile: Profile;

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loggedPort, startTestPostgres, type TestPostgres } from "@polyrpc/server-kit/testing";
+import { loggedPort, startTestPostgres, type TestPostgres } from "@polyrpc/testing";
 import { chatClient, userClient } from "./clients.js";
 import { benchDir, repoRoot } from "./paths.js";
 import { monotonicMs } from "./proc-stats.js";
@@ -49,7 +49,7 @@ function startChat(workDir: string, name: string, env: Record<string, string>): 
 /** Starts `replicas` chat processes (1: SQLite; 2: PostgreSQL) and a user service with one user. */
 export async function startChatSetup(workDir: string, replicas: 1 | 2): Promise<ChatSetup> {
   const users = await startUserService(workDir);
-  const stops: Array<() => Promise<void>> = [() => users.stop()];
+  const stops: Array<() => Promise<unknown>> = [() => users.stop()];
   let postgres: TestPostgres | undefined;
   try {
     const { id: userId } = await userClient(users.target).createUser({

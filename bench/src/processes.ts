@@ -1,36 +1,35 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { execFile, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
-import { startCommand, type CommandRun } from "@polyrpc/server-kit/testing";
+import {
+  startCommand,
+  startServiceProcess,
+  type CommandRun,
+  type ServiceProcess,
+  type ServiceProcessOptions,
+} from "@polyrpc/testing";
 import { measureUsage, type ServerUsage } from "./proc-stats.js";
 
 /** Cores a process may run on: `taskset -c` syntax ("0", "1", "0,1"), or undefined for all. */
 export type Cpus = string | undefined;
 
-/** A server process under test. */
-export interface ServerProcess {
-  child: ChildProcess;
+/**
+ * A server process under test: the testing package's `ServiceProcess` (its `output()` reads the
+ * log file; `stop` SIGKILLs after 10 s by default), with the pid that pinning and CPU
+ * measurement need and the log file's path.
+ */
+export interface ServerProcess extends ServiceProcess {
   pid: number;
-  port: number;
-  /** `127.0.0.1:port` */
-  target: string;
   /** The file its stdout and stderr go to. */
   logFile: string;
-  /** SIGTERM, SIGKILL after `graceMs`; resolves once it has exited. */
-  stop(graceMs?: number): Promise<void>;
 }
 
-export interface StartOptions {
-  name: string;
-  command: string;
-  args: readonly string[];
-  cwd: string;
-  env?: Record<string, string>;
-  /** Where its output goes. Logs go to a file, as a deployment ships them, not through a pipe the harness must drain. */
+/**
+ * How to start a server: the testing package's options (`portOf` from its `loggedPort` or
+ * `listeningPort`), and where its output goes. Logs go to a file, as a deployment ships them, not
+ * through a pipe the harness must drain and hold: a server under load logs every call.
+ */
+export interface StartOptions extends ServiceProcessOptions {
   logFile: string;
-  /** Reads the port from one JSON line of its output, or undefined for "not this line". */
-  portOf: (line: Record<string, unknown>) => number | undefined;
-  timeoutMs?: number;
 }
 
 /** Every process the harness started and that may still run. */
@@ -41,56 +40,24 @@ export function killAll(): void {
   for (const child of running) child.kill("SIGKILL");
 }
 
-function portFromLog(logFile: string, portOf: StartOptions["portOf"]): number | undefined {
-  for (const text of readFileSync(logFile, "utf8").split("\n")) {
-    if (!text.startsWith("{")) continue;
-    try {
-      const port = portOf(JSON.parse(text) as Record<string, unknown>);
-      if (port !== undefined) return port;
-    } catch {
-      // a partial line: read again on the next poll
-    }
-  }
-  return undefined;
-}
-
-/** Starts a server and resolves once its log gives its port. */
+/**
+ * Starts a server with its output in `options.logFile` (the testing package's
+ * `startServiceProcess`) and resolves once the log gives its port; 60 s to start by default, and
+ * 10 s from SIGTERM to SIGKILL.
+ */
 export async function startServer(options: StartOptions): Promise<ServerProcess> {
-  const { name, timeoutMs = 60_000 } = options;
-  const out = openSync(options.logFile, "w");
-  const child = spawn(options.command, [...options.args], {
-    cwd: options.cwd,
-    env: { ...process.env, ...options.env },
-    stdio: ["ignore", out, out],
-  });
-  closeSync(out);
+  const server = await startServiceProcess({ timeoutMs: 60_000, ...options });
+  const { child } = server;
   running.add(child);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  void exited.then(() => running.delete(child));
-  const deadline = Date.now() + timeoutMs;
-  let port: number | undefined;
-  while ((port = portFromLog(options.logFile, options.portOf)) === undefined) {
-    const log = () => readFileSync(options.logFile, "utf8").slice(-4000);
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited early:\n${log()}`);
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`${name} did not report its port within ${timeoutMs} ms:\n${log()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  void server.exited.then(
+    () => running.delete(child),
+    () => running.delete(child),
+  );
   return {
-    child,
+    ...server,
     pid: child.pid!,
-    port,
-    target: `127.0.0.1:${port}`,
     logFile: options.logFile,
-    async stop(graceMs = 10_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const killer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-      await exited;
-      clearTimeout(killer);
-    },
+    stop: (signal = "SIGTERM", graceMs = 10_000) => server.stop(signal, graceMs),
   };
 }
 

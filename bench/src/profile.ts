@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { summariseCpuProfile, topInclusive } from "./cpu-profile.js";
 import { runGhz } from "./ghz.js";
 import { benchDir, repoRoot, tool } from "./paths.js";
-import { loggedPort } from "@polyrpc/server-kit/testing";
+import { loggedPort } from "@polyrpc/testing";
 import { startServer } from "./processes.js";
 import { writeProtoset } from "./protoset.js";
 import { pinServer } from "./runner.js";

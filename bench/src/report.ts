@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { BenchResults } from "./bench.js";
+import type { BenchResults } from "./results.js";
 import type { PointResult } from "./runner.js";
 import type { Spread } from "./stats.js";
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { seedUsers, userClient } from "./clients.js";
 import { repoRoot } from "./paths.js";
-import { listeningPort, loggedPort } from "@polyrpc/server-kit/testing";
+import { listeningPort, loggedPort } from "@polyrpc/testing";
 import { startServer, type ServerProcess, type StartOptions } from "./processes.js";
 import type { Mode } from "./runner.js";
 
@@ -96,7 +96,9 @@ async function startTarget(
       pids: [server.pid],
       userId,
       listedUsers: listUsers,
-      stop: () => server.stop(),
+      async stop() {
+        await server.stop();
+      },
     };
   } catch (err) {
     await server.stop();

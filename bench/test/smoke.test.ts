@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { runBench, type BenchResults } from "../src/bench.js";
+import { runBench } from "../src/bench.js";
+import type { BenchResults } from "../src/results.js";
 import { profiles } from "../src/profiles.js";
 
 const outDir = mkdtempSync(join(tmpdir(), "polyrpc-bench-smoke-"));

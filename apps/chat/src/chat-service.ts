@@ -1,7 +1,13 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { chatV1 } from "@polyrpc/proto";
-import { InvalidArgumentError, UnavailableError, type Logger } from "@polyrpc/server-kit";
+import {
+  callDeadline,
+  InvalidArgumentError,
+  UnavailableError,
+  type CallContext,
+  type Logger,
+  type ServiceHandlers,
+} from "@polyrpc/server-kit";
 import { traceHeaders } from "@polyrpc/server-kit/observability";
 import type { ChatBus, ChatEvent, Presence } from "./chat-bus.js";
 import type { ChatLog, LogCall, StoredMessage } from "./chat-log.js";
@@ -31,7 +37,7 @@ export interface ChatServiceDeps {
 }
 
 /** The caller's deadline, cancellation and trace context, for a user lookup on its behalf. */
-function lookupCall(ctx: HandlerContext): UserLookupCall {
+function lookupCall(ctx: CallContext): UserLookupCall {
   // With tracing on, the lookup is a child of this call's span; otherwise the caller's header goes on.
   const trace = traceHeaders(ctx);
   return {
@@ -44,9 +50,8 @@ function lookupCall(ctx: HandlerContext): UserLookupCall {
 }
 
 /** The caller's deadline and cancellation, for the log (PostgreSQL turns them into a statement timeout and a cancel). */
-function logCall(ctx: HandlerContext): LogCall {
-  const timeoutMs = ctx.timeoutMs();
-  return { signal: ctx.signal, deadline: timeoutMs === undefined ? undefined : new Date(Date.now() + timeoutMs) };
+function logCall(ctx: CallContext): LogCall {
+  return { signal: ctx.signal, deadline: callDeadline(ctx) };
 }
 
 /**
@@ -60,13 +65,13 @@ function logCall(ctx: HandlerContext): LogCall {
  * - A live event is encoded once for every stream of this replica that reads protobuf binary
  *   (`EncodedEvents`); JSON streams build their own responses.
  */
-export function chatServiceImpl(deps: ChatServiceDeps): ServiceImpl<typeof chatV1.ChatService> {
+export function chatServiceImpl(deps: ChatServiceDeps): ServiceHandlers<typeof chatV1.ChatService> {
   const { log, bus, users, bufferLimit } = deps;
   const now = deps.now ?? (() => new Date());
   // Streams on a binary protocol share each live event's encoding (JSON streams convert their own).
   const encoded = new EncodedEvents();
 
-  async function verifyUser(userId: string, ctx: HandlerContext): Promise<void> {
+  async function verifyUser(userId: string, ctx: CallContext): Promise<void> {
     try {
       await users.ensureUser(userId, lookupCall(ctx));
     } catch (err) {

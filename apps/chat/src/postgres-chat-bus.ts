@@ -3,12 +3,7 @@ import { UnavailableError, type Logger } from "@polyrpc/server-kit";
 import { postgresQuery } from "@polyrpc/server-kit/postgres";
 import { roomOf, type ChatBus, type ChatEvent, type ChatEventListener, type Unsubscribe } from "./chat-bus.js";
 import type { ChatLog, StoredMessage } from "./chat-log.js";
-import { CHAT_NOTIFY_CHANNEL } from "./postgres-chat-log.js";
-
-/** A notification as `PostgresChatLog.append` (messages) and `publish` (presence) write it. */
-type Notification =
-  | { type: "message"; room: string; sequence: string; sender?: string; text?: string; sentAt?: number }
-  | { type: "presence"; room: string; userId: string; kind: "joined" | "left"; occurredAt: number };
+import { CHAT_NOTIFY_CHANNEL, parseNotification, presenceNotification } from "./chat-notification.js";
 
 /** Options of `PostgresChatBus`. */
 export interface PostgresChatBusOptions {
@@ -99,13 +94,11 @@ export class PostgresChatBus implements ChatBus {
   async publish(event: ChatEvent): Promise<void> {
     // Messages were announced by the log, in the transaction that stored them.
     if (event.kind === "message") return;
-    const { room, userId, kind, occurredAt } = event.presence;
-    const payload: Notification = { type: "presence", room, userId, kind, occurredAt: occurredAt.getTime() };
     await postgresQuery(
       this.options.pool,
       { deadline: new Date(Date.now() + PRESENCE_TIMEOUT_MS) },
       "SELECT pg_notify($1, $2)",
-      [CHAT_NOTIFY_CHANNEL, JSON.stringify(payload)],
+      [CHAT_NOTIFY_CHANNEL, presenceNotification(event.presence)],
     );
   }
 
@@ -224,28 +217,20 @@ export class PostgresChatBus implements ChatBus {
   }
 
   private receive(payload: string): void {
-    let notification: Notification;
-    try {
-      notification = JSON.parse(payload) as Notification;
-    } catch {
+    const notification = parseNotification(payload);
+    if (!notification) {
       this.options.logger?.warn({ payload: payload.slice(0, 200) }, "chat bus ignored a malformed notification");
       return;
     }
-    const feed = this.rooms.get(notification.room);
-    if (!feed) return; // nobody here follows that room
-    if (notification.type === "presence") {
-      const { room, userId, kind, occurredAt } = notification;
-      this.enqueue(feed, async () =>
-        this.dispatch(feed, { kind: "presence", presence: { room, userId, kind, occurredAt: new Date(occurredAt) } }),
-      );
+    if (notification.kind === "presence") {
+      const feed = this.rooms.get(notification.presence.room);
+      if (feed) this.enqueue(feed, async () => this.dispatch(feed, notification));
       return;
     }
-    const { room, sender, text, sentAt } = notification;
-    const sequence = BigInt(notification.sequence);
-    const inline: StoredMessage | undefined =
-      sender !== undefined && text !== undefined && sentAt !== undefined
-        ? { room, sequence, sender, text, sentAt: new Date(sentAt) }
-        : undefined;
+    const { room, sequence } = notification.kind === "message" ? notification.message : notification;
+    const feed = this.rooms.get(room);
+    if (!feed) return; // nobody here follows that room
+    const inline = notification.kind === "message" ? notification.message : undefined;
     this.enqueue(feed, async () => {
       if (isDelivered(feed, sequence)) return;
       const message = inline ?? (await this.readMessage(room, sequence));

@@ -1,16 +1,7 @@
 import type pg from "pg";
 import { postgresQuery, runPostgresMigrations } from "@polyrpc/server-kit/postgres";
 import type { ChatLog, LogCall, ReadOptions, StoredMessage } from "./chat-log.js";
-
-/** The channel every chat replica LISTENs on; `PostgresChatLog.append` NOTIFYs it on commit. */
-export const CHAT_NOTIFY_CHANNEL = "polyrpc_chat";
-
-/**
- * NOTIFY payloads must be shorter than 8000 bytes. A message whose JSON fits travels whole; a larger
- * one (4,096 characters of up to 4 bytes each do not fit) travels as its room and sequence only, and
- * each listening replica reads it from the log.
- */
-export const MAX_NOTIFY_PAYLOAD_BYTES = 7999;
+import { CHAT_NOTIFY_CHANNEL, MESSAGE_NOTIFICATION, messageNotificationColumns } from "./chat-notification.js";
 
 /**
  * Schema versions, applied in order at start-up under the kit's advisory lock, so replicas that
@@ -48,15 +39,10 @@ const APPEND_SQL = `
     SELECT $1, last_sequence, $2, $3, $4 FROM counter
     RETURNING room, sequence, sender, text, sent_at
   ), payload AS (
-    SELECT stored.*,
-      json_build_object('type', 'message', 'room', room, 'sequence', sequence::text,
-                        'sender', sender, 'text', text, 'sentAt', $5::bigint)::text AS whole,
-      json_build_object('type', 'message', 'room', room, 'sequence', sequence::text)::text AS reference
+    SELECT stored.*, ${messageNotificationColumns("$5")}
     FROM stored
   )
-  SELECT room, sequence, sender, text, sent_at,
-    pg_notify('${CHAT_NOTIFY_CHANNEL}',
-              CASE WHEN octet_length(whole) <= ${MAX_NOTIFY_PAYLOAD_BYTES} THEN whole ELSE reference END)
+  SELECT room, sequence, sender, text, sent_at, pg_notify('${CHAT_NOTIFY_CHANNEL}', ${MESSAGE_NOTIFICATION})
   FROM payload`;
 
 const COLUMNS = "room, sequence, sender, text, sent_at";

@@ -1,6 +1,14 @@
 import { chatV1, protoFiles } from "@polyrpc/proto";
-import { createLogger, redactUrlPassword, serverTls, startCallPipeline, type Logger } from "@polyrpc/server-kit";
-import { startConnectServer, type ConnectServerHandle } from "@polyrpc/server-kit/connect";
+import {
+  createLogger,
+  implementService,
+  redactUrlPassword,
+  serverTls,
+  startCallPipeline,
+  type Logger,
+  type ServerHandle,
+} from "@polyrpc/server-kit";
+import { startConnectServer } from "@polyrpc/server-kit/connect";
 import { createPostgresPool, postgresPoolOptions } from "@polyrpc/server-kit/postgres";
 import { InProcessChatBus, type ChatBus } from "./chat-bus.js";
 import type { ChatLog } from "./chat-log.js";
@@ -13,7 +21,7 @@ import { GrpcUserDirectory, type UserDirectory } from "./user-directory.js";
 import { loadWebPage } from "./web-page.js";
 
 export interface RunningChat {
-  server: ConnectServerHandle;
+  server: ServerHandle;
   log: ChatLog;
   bus: ChatBus;
   logger: Logger;
@@ -91,8 +99,7 @@ export async function startChat(config: Readonly<ChatConfig>, overrides: ChatOve
   const server = await startConnectServer({
     host: config.HOST,
     port: config.PORT,
-    services: [chatV1.ChatService],
-    routes: (router) => router.service(chatV1.ChatService, impl),
+    services: [implementService(chatV1.ChatService, impl)],
     files: protoFiles,
     limits: config,
     log: logger,

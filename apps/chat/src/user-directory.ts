@@ -1,4 +1,11 @@
-import { Metadata, status as Status, type ChannelOptions } from "@grpc/grpc-js";
+import {
+  type ChannelOptions,
+  createGrpcClient,
+  type GrpcClient,
+  isServiceError,
+  Metadata,
+  status as Status,
+} from "@polyrpc/grpc-client";
 import { UserService } from "@polyrpc/proto";
 import {
   CancelledError,
@@ -7,7 +14,6 @@ import {
   UnauthenticatedError,
   UnavailableError,
 } from "@polyrpc/server-kit";
-import { createGrpcClient, isServiceError, type GrpcClient } from "@polyrpc/server-kit/client";
 
 /** The user id names no UserService user. */
 export class UnknownUserError extends NotFoundError {

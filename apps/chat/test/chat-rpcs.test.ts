@@ -1,4 +1,4 @@
-import { Pushable } from "@polyrpc/server-kit/testing";
+import { Pushable } from "@polyrpc/testing";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";

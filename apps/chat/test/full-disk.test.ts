@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { STORAGE_FULL_MESSAGE } from "@polyrpc/server-kit";
-import { mountTestTmpfs, startLocalPostgres } from "@polyrpc/server-kit/testing";
+import { mountTestTmpfs, startLocalPostgres } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChatLog } from "../src/chat-log.js";
 import { SqliteChatLog } from "../src/sqlite-chat-log.js";

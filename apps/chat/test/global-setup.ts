@@ -1,4 +1,4 @@
-import { startTestPostgres } from "@polyrpc/server-kit/testing";
+import { startTestPostgres } from "@polyrpc/testing";
 import type { TestProject } from "vitest/node";
 
 declare module "vitest" {

@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import { startTestPostgres, type TestPostgres } from "@polyrpc/server-kit/testing";
+import { startTestPostgres, type TestPostgres } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PostgresChatBus } from "../src/postgres-chat-bus.js";
 import {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Code } from "@connectrpc/connect";
 import { SHUTDOWN_MESSAGE } from "@polyrpc/server-kit";
-import { HealthClient, ReflectionClient } from "@polyrpc/server-kit/testing";
+import { HealthClient, ReflectionClient } from "@polyrpc/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { SqliteChatLog } from "../src/sqlite-chat-log.js";
 import { FakeUserDirectory, startChatServer, StreamReader, type TestChatServer } from "./harness.js";

@@ -1,19 +1,19 @@
-import { Pushable } from "@polyrpc/server-kit/testing";
+import { Pushable } from "@polyrpc/testing";
 import { Code } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { chatV1, protoFiles, UserService } from "@polyrpc/proto";
 import {
   CancelledError,
-  createLogger,
-  grpcService,
-  NotFoundError,
-  serverEnvSchema,
   DeadlineExceededError,
-  startGrpcServer,
+  NotFoundError,
+  type ServerHandle,
+  type ServiceHandlers,
   UnavailableError,
-  type GrpcServerHandle,
-  type ServiceImpl,
+  createLogger,
+  implementService,
+  serverEnvSchema,
 } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   GrpcUserDirectory,
@@ -144,12 +144,11 @@ async function startFakeUserService() {
   const notHere = () => {
     throw new UnavailableError("not part of this test");
   };
-  const getUser: ServiceImpl<typeof UserService>["getUser"] = async (request, ctx) => {
-    const traceparent = ctx.requestMetadata.get("traceparent")[0];
+  const getUser: ServiceHandlers<typeof UserService>["getUser"] = async (request, ctx) => {
     seen.push({
       id: request.id,
-      traceparent: typeof traceparent === "string" ? traceparent : undefined,
-      budgetMs: ctx.deadline ? ctx.deadline.getTime() - Date.now() : undefined,
+      traceparent: ctx.requestHeader.get("traceparent") ?? undefined,
+      budgetMs: ctx.timeoutMs(),
     });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(resolve, request.id.startsWith(SLOW) ? SLOW_MS : 0);
@@ -171,11 +170,11 @@ async function startFakeUserService() {
     listUsers: notHere,
     createUsers: notHere,
     chat: notHere,
-  } as unknown as ServiceImpl<typeof UserService>;
-  const server: GrpcServerHandle = await startGrpcServer({
+  } as unknown as ServiceHandlers<typeof UserService>;
+  const server: ServerHandle = await startGrpcServer({
     host: "127.0.0.1",
     port: 0,
-    services: [grpcService(UserService, impl)],
+    services: [implementService(UserService, impl)],
     files: protoFiles,
     limits: serverEnvSchema.parse({ SHUTDOWN_DRAIN_MS: "0", SHUTDOWN_TIMEOUT_MS: "1000" }),
     log: createLogger({ name: "fake-user-service", level: "silent" }),

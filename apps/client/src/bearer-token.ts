@@ -1,4 +1,4 @@
-import { InterceptingCall, type ChannelOptions, type Interceptor } from "@grpc/grpc-js";
+import { InterceptingCall, type ChannelOptions, type Interceptor } from "@polyrpc/grpc-client";
 
 /** A bearer token as it may appear after `Bearer ` (RFC 6750 b64token): no spaces, no scheme. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;

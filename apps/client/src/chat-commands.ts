@@ -1,6 +1,6 @@
 import { toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { chatV1 } from "@polyrpc/proto";
-import type { CallOptions } from "@polyrpc/server-kit/client";
+import type { CallOptions } from "@polyrpc/grpc-client";
 import { formatChatEvent, formatChatMessage } from "./chat-format.js";
 import { openChatInput } from "./chat-input.js";
 import type { ChatCommand } from "./cli-args.js";

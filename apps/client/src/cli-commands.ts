@@ -1,5 +1,5 @@
 import { ChatMessageSchema, CreateUsersResponseSchema, DeleteUserResponseSchema, UserSchema } from "@polyrpc/proto";
-import type { CallOptions } from "@polyrpc/server-kit/client";
+import type { CallOptions } from "@polyrpc/grpc-client";
 import { generatedUsers, runSuffix, usersFromJsonLines, type NewUserInit } from "./bulk-users.js";
 import type { UserCommand } from "./cli-args.js";
 import { formatUser, type CliOutput } from "./cli-output.js";

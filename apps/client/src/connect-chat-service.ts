@@ -1,5 +1,5 @@
 import { chatV1 } from "@polyrpc/proto";
-import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { createGrpcClient, type GrpcClient } from "@polyrpc/grpc-client";
 import { channelOptionsWithToken } from "./bearer-token.js";
 import type { ConnectOptions } from "./connect-user-service.js";
 import { loadBalancingConfig } from "./service-config.js";

@@ -1,6 +1,12 @@
-import { status, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
+import {
+  type ChannelCredentials,
+  type ChannelOptions,
+  createGrpcClient,
+  type GrpcClient,
+  isServiceError,
+  status,
+} from "@polyrpc/grpc-client";
 import { UserService } from "@polyrpc/proto";
-import { createGrpcClient, isServiceError, type GrpcClient } from "@polyrpc/server-kit/client";
 import { channelOptionsWithToken } from "./bearer-token.js";
 import { userServiceConfig, type LoadBalancing } from "./service-config.js";
 

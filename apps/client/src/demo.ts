@@ -1,5 +1,5 @@
 import { toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { status as Status } from "@grpc/grpc-js";
+import { type CallOptions, status as Status } from "@polyrpc/grpc-client";
 import {
   ChatMessageSchema,
   CreateUsersResponseSchema,
@@ -7,7 +7,6 @@ import {
   UserSchema,
   type User,
 } from "@polyrpc/proto";
-import type { CallOptions } from "@polyrpc/server-kit/client";
 import { runSuffix } from "./bulk-users.js";
 import type { CliOutput } from "./cli-output.js";
 import type { UserServiceClient } from "./connect-user-service.js";

@@ -1,5 +1,4 @@
-import { status as Status } from "@grpc/grpc-js";
-import { isServiceError } from "@polyrpc/server-kit/client";
+import { isServiceError, status as Status } from "@polyrpc/grpc-client";
 
 /** A failure as the CLI and the demo report it: a gRPC status name and a message. */
 export interface ErrorInfo {

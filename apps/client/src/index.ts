@@ -15,7 +15,7 @@ export {
   type DevelopmentTokenOptions,
 } from "./development-token.js";
 export { errorInfo, hasStatus, statusName, type ErrorInfo } from "./error-info.js";
-export { isServiceError, type CallOptions } from "@polyrpc/server-kit/client";
+export { isServiceError, type CallOptions } from "@polyrpc/grpc-client";
 export {
   listUsersPage,
   listUsersPages,

@@ -1,6 +1,5 @@
-import type { Metadata } from "@grpc/grpc-js";
+import { type CallOptions, type Metadata } from "@polyrpc/grpc-client";
 import type { User } from "@polyrpc/proto";
-import type { CallOptions } from "@polyrpc/server-kit/client";
 import type { UserServiceClient } from "./connect-user-service.js";
 
 /** Trailing-metadata key of the cursor a paged ListUsers stream resumes after. */

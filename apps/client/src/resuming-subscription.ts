@@ -1,6 +1,5 @@
-import { status } from "@grpc/grpc-js";
+import { type CallOptions, isServiceError, status } from "@polyrpc/grpc-client";
 import { chatV1 } from "@polyrpc/proto";
-import { isServiceError, type CallOptions } from "@polyrpc/server-kit/client";
 import type { ChatServiceClient } from "./connect-chat-service.js";
 
 /** How a broken subscription waits before it tries again: exponential, capped, with full jitter. */

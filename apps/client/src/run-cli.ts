@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { credentials, type ChannelCredentials } from "@grpc/grpc-js";
+import { credentials, type ChannelCredentials } from "@polyrpc/grpc-client";
 import { runChatCommand } from "./chat-commands.js";
 import {
   isChatCommand,

@@ -1,4 +1,4 @@
-import type { RetryPolicy, ServiceConfig } from "@grpc/grpc-js";
+import type { RetryPolicy, ServiceConfig } from "@polyrpc/grpc-client";
 import { UserService } from "@polyrpc/proto";
 
 /**

@@ -4,15 +4,15 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { chatV1, protoFiles } from "@polyrpc/proto";
 import {
-  createLogger,
-  grpcService,
   InvalidArgumentError,
   NotFoundError,
+  type ServerHandle,
+  type ServiceHandlers,
+  createLogger,
+  implementService,
   serverEnvSchema,
-  startGrpcServer,
-  type GrpcServerHandle,
-  type ServiceImpl,
 } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../src/run-cli.js";
 
@@ -53,7 +53,7 @@ function fakeChatService() {
   const after = (name: string, sequence: bigint | undefined) =>
     sequence === undefined ? [] : room(name).filter((m) => m.sequence! > sequence);
 
-  const impl: ServiceImpl<typeof chatV1.ChatService> = {
+  const impl: ServiceHandlers<typeof chatV1.ChatService> = {
     async *chat(requests) {
       const iterator = requests[Symbol.asyncIterator]();
       const first = await iterator.next();
@@ -106,7 +106,7 @@ function fakeChatService() {
 }
 
 describe("the chat commands against a ChatService", () => {
-  let server: GrpcServerHandle;
+  let server: ServerHandle;
   let rooms: Map<string, ChatMessageInit[]>;
 
   /**
@@ -144,7 +144,7 @@ describe("the chat commands against a ChatService", () => {
     server = await startGrpcServer({
       host: "127.0.0.1",
       port: 0,
-      services: [grpcService(chatV1.ChatService, fake.impl)],
+      services: [implementService(chatV1.ChatService, fake.impl)],
       files: protoFiles,
       limits: serverEnvSchema.parse({}),
       log: createLogger({ name: "chat-cli-test", level: "silent" }),
@@ -153,7 +153,7 @@ describe("the chat commands against a ChatService", () => {
 
   beforeEach(() => rooms.clear());
 
-  afterAll(() => server?.server.forceShutdown());
+  afterAll(() => server?.forceShutdown());
 
   it("sends a message and prints it as stored, or as protobuf JSON with --json", async () => {
     expect(await run(["chat", "send", "lobby", "--user", "ann", "hello", "there"])).toEqual({

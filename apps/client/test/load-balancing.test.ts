@@ -1,18 +1,18 @@
 import { protoFiles, UserService } from "@polyrpc/proto";
 import {
+  type ServerHandle,
+  type ServiceHandlers,
   createLogger,
-  grpcService,
+  implementService,
   serverEnvSchema,
-  startGrpcServer,
-  type GrpcServerHandle,
-  type ServiceImpl,
 } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectUserService } from "../src/connect-user-service.js";
 
 /** A UserService replica whose GetUser answers with its own name as the username. */
-async function startReplica(name: string): Promise<GrpcServerHandle> {
-  const impl: Partial<ServiceImpl<typeof UserService>> = {
+async function startReplica(name: string): Promise<ServerHandle> {
+  const impl: Partial<ServiceHandlers<typeof UserService>> = {
     async getUser(request) {
       return { id: request.id, username: name, email: `${name}@example.com`, roles: ["user"] };
     },
@@ -20,7 +20,7 @@ async function startReplica(name: string): Promise<GrpcServerHandle> {
   return await startGrpcServer({
     host: "127.0.0.1",
     port: 0,
-    services: [grpcService(UserService, impl as ServiceImpl<typeof UserService>)],
+    services: [implementService(UserService, impl as ServiceHandlers<typeof UserService>)],
     files: protoFiles,
     limits: serverEnvSchema.parse({}),
     log: createLogger({ name: `load-balancing-test-${name}`, level: "silent" }),
@@ -28,7 +28,7 @@ async function startReplica(name: string): Promise<GrpcServerHandle> {
 }
 
 describe("load balancing over a target with several addresses", () => {
-  let replicas: GrpcServerHandle[] = [];
+  let replicas: ServerHandle[] = [];
   /** `ipv4:127.0.0.1:a,127.0.0.1:b,127.0.0.1:c` */
   let target: string;
 
@@ -36,7 +36,7 @@ describe("load balancing over a target with several addresses", () => {
     replicas = await Promise.all(["a", "b", "c"].map(startReplica));
     target = `ipv4:${replicas.map((r) => r.address).join(",")}`;
   });
-  afterAll(() => replicas.forEach((r) => r.server.forceShutdown()));
+  afterAll(() => replicas.forEach((r) => r.forceShutdown()));
 
   it("round_robin sends each call to the next replica", async () => {
     const client = connectUserService(target, { loadBalancing: "round_robin" });

@@ -2,15 +2,15 @@ import { status } from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { chatV1, protoFiles } from "@polyrpc/proto";
 import {
-  createLogger,
-  grpcService,
   InvalidArgumentError,
-  serverEnvSchema,
-  startGrpcServer,
+  type ServerHandle,
+  type ServiceHandlers,
   UnavailableError,
-  type GrpcServerHandle,
-  type ServiceImpl,
+  createLogger,
+  implementService,
+  serverEnvSchema,
 } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { connectChatService, type ChatServiceClient } from "../src/connect-chat-service.js";
 import {
@@ -35,7 +35,7 @@ function breakableChatService() {
     messages.push({ room: "lobby", sender: "ann", text, sequence: BigInt(messages.length + 1) });
     for (const wake of waiting) wake();
   };
-  const impl: Partial<ServiceImpl<typeof chatV1.ChatService>> = {
+  const impl: Partial<ServiceHandlers<typeof chatV1.ChatService>> = {
     async *subscribe(request, ctx) {
       if (request.room !== "lobby") throw new InvalidArgumentError(`no room "${request.room}" here`, "room");
       requests.push(request.afterSequence);
@@ -60,7 +60,7 @@ function breakableChatService() {
     },
   };
   return {
-    impl: impl as ServiceImpl<typeof chatV1.ChatService>,
+    impl: impl as ServiceHandlers<typeof chatV1.ChatService>,
     send,
     requests,
     breakStreams: (counts: number[]) => (breaks = [...counts]),
@@ -74,7 +74,7 @@ function breakableChatService() {
 
 describe("resumingSubscription", () => {
   const service = breakableChatService();
-  let server: GrpcServerHandle;
+  let server: ServerHandle;
   let client: ChatServiceClient;
   const fast = { initialMs: 5, maxMs: 20 };
 
@@ -82,7 +82,7 @@ describe("resumingSubscription", () => {
     server = await startGrpcServer({
       host: "127.0.0.1",
       port: 0,
-      services: [grpcService(chatV1.ChatService, service.impl)],
+      services: [implementService(chatV1.ChatService, service.impl)],
       files: protoFiles,
       limits: serverEnvSchema.parse({}),
       log: createLogger({ name: "resuming-subscription-test", level: "silent" }),
@@ -91,7 +91,7 @@ describe("resumingSubscription", () => {
   });
   afterAll(async () => {
     client?.close();
-    server?.server.forceShutdown();
+    server?.forceShutdown();
   });
   beforeEach(() => service.reset());
 

@@ -1,15 +1,14 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Metadata } from "@grpc/grpc-js";
 import { protoFiles, UserService, type UserSchema } from "@polyrpc/proto";
 import {
-  createLogger,
-  grpcService,
-  serverEnvSchema,
-  startGrpcServer,
+  type ServerHandle,
+  type ServiceHandlers,
   UnavailableError,
-  type GrpcServerHandle,
-  type ServiceImpl,
+  createLogger,
+  implementService,
+  serverEnvSchema,
 } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   connectUserService,
@@ -42,7 +41,7 @@ function flakyService(failures: number) {
     if (attempts[method] <= failures)
       throw new UnavailableError(`${method} is warming up (attempt ${attempts[method]})`);
   };
-  const impl: ServiceImpl<typeof UserService> = {
+  const impl: ServiceHandlers<typeof UserService> = {
     async getUser(request) {
       attempt("getUser");
       return { ...alice, id: request.id };
@@ -83,7 +82,7 @@ async function startFlakyServer(failures: number) {
   const server = await startGrpcServer({
     host: "127.0.0.1",
     port: 0,
-    services: [grpcService(UserService, impl)],
+    services: [implementService(UserService, impl)],
     files: protoFiles,
     limits: serverEnvSchema.parse({}),
     log: createLogger({ name: "retry-policy-test", level: "silent" }),
@@ -117,7 +116,7 @@ describe("USER_SERVICE_CONFIG", () => {
 });
 
 describe("connectUserService against a service that is UNAVAILABLE for the first 2 calls of each method", () => {
-  let server: GrpcServerHandle;
+  let server: ServerHandle;
   let attempts: Record<MethodName, number>;
   let client: UserServiceClient;
 
@@ -128,7 +127,7 @@ describe("connectUserService against a service that is UNAVAILABLE for the first
 
   afterAll(async () => {
     client?.close();
-    server?.server.forceShutdown();
+    server?.forceShutdown();
   });
 
   it("hides the failures of GetUser behind retries, in 3 attempts", async () => {
@@ -162,7 +161,7 @@ describe("connectUserService against a service that is UNAVAILABLE for the first
 });
 
 describe("connectUserService against a service that is always UNAVAILABLE", () => {
-  let server: GrpcServerHandle;
+  let server: ServerHandle;
   let attempts: Record<MethodName, number>;
   let client: UserServiceClient;
 
@@ -173,7 +172,7 @@ describe("connectUserService against a service that is always UNAVAILABLE", () =
 
   afterAll(async () => {
     client?.close();
-    server?.server.forceShutdown();
+    server?.forceShutdown();
   });
 
   it("gives up on GetUser after maxAttempts (4) and reports the service's UNAVAILABLE", async () => {
@@ -194,7 +193,7 @@ describe("connectUserService with its service config replaced", () => {
       expect(attempts.getUser).toBe(1);
     } finally {
       client.close();
-      server.server.forceShutdown();
+      server.forceShutdown();
     }
   });
 });
@@ -203,14 +202,16 @@ describe("connectUserService against a service that fails with UNAVAILABLE after
   /** Every call of GetUser and CreateUser sends its headers, then fails for the first `failures` attempts. */
   async function startCommittingServer(failures: number) {
     const attempts = { getUser: 0, createUser: 0 };
-    const impl: Partial<ServiceImpl<typeof UserService>> = {
+    const impl: Partial<ServiceHandlers<typeof UserService>> = {
       async getUser(request, ctx) {
-        ctx.sendResponseHeader(new Metadata());
+        // Sent before the status: the client has its headers, so the call is committed.
+        ctx.responseHeader.set("x-attempt", "committed");
         if (++attempts.getUser <= failures) throw new UnavailableError(`the replica went away (${attempts.getUser})`);
         return { ...alice, id: request.id };
       },
       async createUser(request, ctx) {
-        ctx.sendResponseHeader(new Metadata());
+        // Sent before the status: the client has its headers, so the call is committed.
+        ctx.responseHeader.set("x-attempt", "committed");
         if (++attempts.createUser <= failures) throw new UnavailableError("the replica went away");
         return { ...alice, username: request.username };
       },
@@ -218,7 +219,7 @@ describe("connectUserService against a service that fails with UNAVAILABLE after
     const server = await startGrpcServer({
       host: "127.0.0.1",
       port: 0,
-      services: [grpcService(UserService, impl as ServiceImpl<typeof UserService>)],
+      services: [implementService(UserService, impl as ServiceHandlers<typeof UserService>)],
       files: protoFiles,
       limits: serverEnvSchema.parse({}),
       log: createLogger({ name: "committed-retry-test", level: "silent" }),
@@ -234,7 +235,7 @@ describe("connectUserService against a service that fails with UNAVAILABLE after
       expect(attempts.getUser).toBe(3);
     } finally {
       client.close();
-      server.server.forceShutdown();
+      server.forceShutdown();
     }
   });
 
@@ -250,7 +251,7 @@ describe("connectUserService against a service that fails with UNAVAILABLE after
       expect(attempts.createUser).toBe(1);
     } finally {
       client.close();
-      server.server.forceShutdown();
+      server.forceShutdown();
     }
   });
 });

@@ -1,14 +1,14 @@
 import { protoFiles, UserService } from "@polyrpc/proto";
 import {
+  type ServerHandle,
+  type ServiceHandlers,
   createLogger,
-  grpcService,
+  implementService,
   serverEnvSchema,
   serverTls,
-  startGrpcServer,
-  type GrpcServerHandle,
-  type ServiceImpl,
 } from "@polyrpc/server-kit";
-import { createTestCertificates, type TestCertificates } from "@polyrpc/server-kit/testing";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
+import { createTestCertificates, type TestCertificates } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCaptured } from "./run-captured.js";
 
@@ -16,7 +16,7 @@ const run = (argv: string[]) => runCaptured(argv);
 
 describe("polyrpc --tls --ca --cert --key", () => {
   let pki: TestCertificates;
-  let server: GrpcServerHandle;
+  let server: ServerHandle;
   let target: string[];
 
   beforeAll(async () => {
@@ -25,7 +25,7 @@ describe("polyrpc --tls --ca --cert --key", () => {
     server = await startGrpcServer({
       host: "127.0.0.1",
       port: 0,
-      services: [grpcService(UserService, users as unknown as ServiceImpl<typeof UserService>)],
+      services: [implementService(UserService, users as unknown as ServiceHandlers<typeof UserService>)],
       files: protoFiles,
       limits: serverEnvSchema.parse({ SHUTDOWN_DRAIN_MS: "0", SHUTDOWN_TIMEOUT_MS: "1000" }),
       log: createLogger({ name: "tls-cli-test", level: "silent" }),

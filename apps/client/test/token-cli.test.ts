@@ -1,16 +1,16 @@
 import { chatV1, protoFiles, UserService } from "@polyrpc/proto";
 import {
+  type CallContext,
+  type ServerHandle,
+  type ServiceHandlers,
   authHook,
   createLogger,
-  grpcService,
+  implementService,
   principalOf,
   requireRole,
   serverEnvSchema,
-  startGrpcServer,
-  type GrpcServerHandle,
-  type HandlerContext,
-  type ServiceImpl,
 } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import { jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CliEnv } from "../src/cli-args.js";
@@ -21,23 +21,23 @@ const SECRET = "a development secret of 32 bytes!";
 
 /** Whom each call ran as, by method. */
 const callers: { method: string; subject: string | undefined }[] = [];
-const record = (method: string, ctx: HandlerContext) => callers.push({ method, subject: principalOf(ctx)?.subject });
+const record = (method: string, ctx: CallContext) => callers.push({ method, subject: principalOf(ctx)?.subject });
 
 /** A UserService and a ChatService behind the kit's HS256 auth hook, as the services run them. */
-async function startAuthenticatedServer(): Promise<GrpcServerHandle> {
+async function startAuthenticatedServer(): Promise<ServerHandle> {
   const users = {
-    async getUser(req: { id: string }, ctx: HandlerContext) {
+    async getUser(req: { id: string }, ctx: CallContext) {
       record("GetUser", ctx);
       return { id: req.id, username: principalOf(ctx)!.subject, roles: [...principalOf(ctx)!.roles] };
     },
-    async deleteUser(_req: unknown, ctx: HandlerContext) {
+    async deleteUser(_req: unknown, ctx: CallContext) {
       record("DeleteUser", ctx);
       requireRole(ctx, "admin");
       return { success: true };
     },
   };
   const chat = {
-    async getHistory(req: { room: string }, ctx: HandlerContext) {
+    async getHistory(req: { room: string }, ctx: CallContext) {
       record("GetHistory", ctx);
       return { room: req.room, messages: [], lastSequence: 0n };
     },
@@ -46,8 +46,8 @@ async function startAuthenticatedServer(): Promise<GrpcServerHandle> {
     host: "127.0.0.1",
     port: 0,
     services: [
-      grpcService(UserService, users as unknown as ServiceImpl<typeof UserService>),
-      grpcService(chatV1.ChatService, chat as unknown as ServiceImpl<typeof chatV1.ChatService>),
+      implementService(UserService, users as unknown as ServiceHandlers<typeof UserService>),
+      implementService(chatV1.ChatService, chat as unknown as ServiceHandlers<typeof chatV1.ChatService>),
     ],
     files: protoFiles,
     limits: serverEnvSchema.parse({ SHUTDOWN_DRAIN_MS: "0", SHUTDOWN_TIMEOUT_MS: "1000" }),
@@ -60,7 +60,7 @@ const run = (argv: string[], env: CliEnv = {}, secrets: Record<string, string> =
   runCaptured(argv, env, secrets);
 
 describe("polyrpc token and --token", () => {
-  let server: GrpcServerHandle;
+  let server: ServerHandle;
   let target: string[];
   beforeAll(async () => {
     server = await startAuthenticatedServer();

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
-import { createLogger } from "@polyrpc/server-kit";
+import { createLogger, exitOnSignals } from "@polyrpc/server-kit";
 import { createMetricsRegistry, startMetricsServer, type MetricsServerHandle } from "@polyrpc/server-kit/observability";
 import { AggregatorRegistry, Counter, Registry } from "prom-client";
 import type { UserServiceConfig } from "./config.js";
@@ -150,19 +150,15 @@ export async function startPrimary(config: Readonly<UserServiceConfig>): Promise
     });
   };
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) {
-      log.warn({ signal }, "second signal: killing the workers and exiting now");
-      for (const worker of live()) worker.process.kill("SIGKILL");
-      log.flush(() => process.exit(1));
-      return;
-    }
-    log.info({ signal }, "signal received");
-    if (!stopping) shutdown(signal, 0);
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  // The exit is finish's (every worker gone), whatever started the shutdown.
+  exitOnSignals(
+    (signal) => {
+      if (!stopping) shutdown(signal, 0);
+      return new Promise<never>(() => {});
+    },
+    log,
+    { beforeForcedExit: () => live().forEach((worker) => worker.process.kill("SIGKILL")) },
+  );
 
   for (const slot of slots) fork(slot);
   await whenStarted;
@@ -226,22 +222,8 @@ export async function startWorker(config: Readonly<UserServiceConfig>): Promise<
     pid: process.pid,
   });
   let service: RunningUserService | undefined;
-  let stopping = false;
-  const stop = (reason: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ reason }, "worker stopping");
-    // Before the server is up there is nothing to drain.
-    (service?.stop() ?? Promise.resolve()).then(
-      () => log.flush(() => process.exit(0)),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        log.flush(() => process.exit(1));
-      },
-    );
-  };
-  process.on("SIGTERM", (signal) => stop(signal));
-  process.on("SIGINT", (signal) => stop(signal));
+  // Before the server is up there is nothing to drain.
+  exitOnSignals(() => service?.stop() ?? Promise.resolve(), log, { again: "ignore" });
 
   const registry = config.METRICS_ENABLED ? createMetricsRegistry() : undefined;
   // Only the primary's line names the shared port, once every worker listens: tools that read the

@@ -1,14 +1,15 @@
 import { protoFiles, UserService } from "@polyrpc/proto";
 import {
   createLogger,
-  grpcService,
+  implementService,
   redactUrlPassword,
   serverTls,
   startCallPipeline,
-  startGrpcServer,
-  type GrpcServerHandle,
+  type CallHook,
   type Logger,
+  type ServerHandle,
 } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import type { Registry } from "@polyrpc/server-kit/observability";
 import { postgresPoolOptions } from "@polyrpc/server-kit/postgres";
 import type { UserServiceConfig } from "./config.js";
@@ -18,7 +19,7 @@ import { userServiceImpl } from "./user-service.js";
 import type { UserStore } from "./user-store.js";
 
 export interface RunningUserService {
-  server: GrpcServerHandle;
+  server: ServerHandle;
   store: UserStore;
   log: Logger;
   /** Graceful shutdown of the server, then the store. */
@@ -35,6 +36,8 @@ export interface UserServiceOverrides {
   metricsRegistry?: Registry;
   /** What the line logged once the port is bound says ("gRPC server listening" by default). */
   listeningMessage?: string;
+  /** Call hooks run after the call pipeline's: a test harness's (the interop matrix's echo). */
+  extraHooks?: readonly CallHook[];
 }
 
 /**
@@ -67,13 +70,12 @@ export async function startUserService(
   const server = await startGrpcServer({
     host: config.HOST,
     port: config.PORT,
-    services: [grpcService(UserService, userServiceImpl({ store, passwordHashCost: config.PASSWORD_HASH_COST }))],
+    services: [implementService(UserService, userServiceImpl({ store, passwordHashCost: config.PASSWORD_HASH_COST }))],
     files: protoFiles,
     limits: config,
     log,
     tls: serverTls(config),
-    echoTestMetadata: config.ECHO_TEST_METADATA,
-    hooks: pipeline.hooks,
+    hooks: [...pipeline.hooks, ...(overrides.extraHooks ?? [])],
     ...(overrides.listeningMessage && { listeningMessage: overrides.listeningMessage }),
   });
   return {

@@ -1,12 +1,13 @@
 import { UserService, type CreateUserRequest, type User } from "@polyrpc/proto";
 import {
   AlreadyExistsError,
+  callDeadline,
   InvalidArgumentError,
   PermissionDeniedError,
   principalOf,
   requireRole,
-  type HandlerContext,
-  type ServiceImpl,
+  type CallContext,
+  type ServiceHandlers,
 } from "@polyrpc/server-kit";
 import { encodePageToken, decodePageToken } from "./page-token.js";
 import { hashPassword } from "./password.js";
@@ -49,8 +50,8 @@ function toUser(stored: StoredUser): User {
 }
 
 /** What the store needs to know about a call: when it must be done, and whether it was cancelled. */
-function storeCall(ctx: HandlerContext): StoreCallOptions {
-  return { deadline: ctx.deadline, signal: ctx.signal };
+function storeCall(ctx: CallContext): StoreCallOptions {
+  return { deadline: callDeadline(ctx), signal: ctx.signal };
 }
 
 function unixSeconds(date: Date): number {
@@ -67,7 +68,7 @@ export function userServiceImpl({
   store,
   passwordHashCost,
   now = () => new Date(),
-}: UserServiceDeps): ServiceImpl<typeof UserService> {
+}: UserServiceDeps): ServiceHandlers<typeof UserService> {
   async function newUser(request: CreateUserRequest): Promise<NewUser> {
     return {
       id: crypto.randomUUID(),
@@ -107,7 +108,7 @@ export function userServiceImpl({
       return { success: true };
     },
 
-    async *listUsers(request, ctx: HandlerContext) {
+    async *listUsers(request, ctx: CallContext) {
       let after = decodePageToken(request.pageToken);
       let remaining = request.pageSize === 0 ? Infinity : request.pageSize;
       // Read in batches so that the whole table is never held in memory, and stop reading

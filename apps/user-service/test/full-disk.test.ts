@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import { createLogger, STORAGE_FULL_MESSAGE } from "@polyrpc/server-kit";
-import { mountTestTmpfs, startLocalPostgres } from "@polyrpc/server-kit/testing";
+import { mountTestTmpfs, startLocalPostgres } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { userServiceEnvSchema } from "../src/config.js";
 import { openUserStore } from "../src/server.js";

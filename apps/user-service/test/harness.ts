@@ -5,14 +5,14 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { UserService } from "@polyrpc/proto";
 import { createLogger } from "@polyrpc/server-kit";
-import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
+import { createGrpcClient, type GrpcClient } from "@polyrpc/grpc-client";
 import {
   loggedPort,
   startServiceProcess,
   startTestPostgres,
   type ServiceProcess,
   type TestPostgres,
-} from "@polyrpc/server-kit/testing";
+} from "@polyrpc/testing";
 import { afterAll } from "vitest";
 import { userServiceEnvSchema, type UserServiceConfig } from "../src/config.js";
 import { openUserStore, startUserService, type RunningUserService } from "../src/server.js";

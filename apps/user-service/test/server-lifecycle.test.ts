@@ -1,6 +1,6 @@
 import { Metadata, status as Status } from "@grpc/grpc-js";
 import { INTERNAL_ERROR_MESSAGE, SHUTDOWN_MESSAGE } from "@polyrpc/server-kit";
-import { HealthClient, ReflectionClient } from "@polyrpc/server-kit/testing";
+import { HealthClient, ReflectionClient } from "@polyrpc/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError } from "@polyrpc/server-kit";
 import { loadUserServiceConfig } from "../src/config.js";
@@ -138,24 +138,6 @@ describe("the user service process", () => {
     // The stream was given the drain window, and shutdown did not wait for the hard timeout.
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect(Date.now() - started).toBeLessThan(5000);
-  });
-
-  it.each([
-    ["true", "ascii-value", "00ff10"],
-    ["false", undefined, undefined],
-  ])("echoes the gRPC interop test headers only when ECHO_TEST_METADATA=%s", async (flag, header, trailer) => {
-    t = await startTestService({ env: { ECHO_TEST_METADATA: flag } });
-    const metadata = new Metadata();
-    metadata.set("x-grpc-test-echo-initial", "ascii-value");
-    metadata.set("x-grpc-test-echo-trailing-bin", Buffer.from([0x00, 0xff, 0x10]));
-    let seenHeader: Metadata | undefined;
-    let seenTrailer: Metadata | undefined;
-    await t.client.createUser(
-      { username: "echo", email: "echo@example.com", password: "password" },
-      { metadata, onHeader: (m) => (seenHeader = m), onTrailer: (m) => (seenTrailer = m) },
-    );
-    expect(seenHeader?.get("x-grpc-test-echo-initial")[0]).toBe(header);
-    expect((seenTrailer?.get("x-grpc-test-echo-trailing-bin")[0] as Buffer | undefined)?.toString("hex")).toBe(trailer);
   });
 
   it("rejects a message over the configured receive limit with RESOURCE_EXHAUSTED", async () => {

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { userClient } from "../clients.js";
-import { Pushable } from "@polyrpc/server-kit/testing";
+import { Pushable } from "@polyrpc/testing";
 import { percentile } from "../stats.js";
 import type { ChatMessage } from "@polyrpc/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";

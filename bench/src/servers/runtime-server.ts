@@ -16,18 +16,18 @@ import {
   type User,
 } from "@polyrpc/proto";
 import {
+  NotFoundError,
   callPipelineEnvShape,
   checkAuthEnv,
   createLogger,
   exitOnSignals,
-  grpcService,
+  implementService,
   loadConfig,
-  NotFoundError,
   portSchema,
   serverEnvSchema,
   startCallPipeline,
-  startGrpcServer,
 } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import { startConnectServer } from "@polyrpc/server-kit/connect";
 import { z } from "zod";
 
@@ -97,7 +97,7 @@ const server =
     ? await startGrpcServer({
         host: config.HOST,
         port: config.PORT,
-        services: [grpcService(UserService, impl)],
+        services: [implementService(UserService, impl)],
         files: protoFiles,
         limits: config,
         log,
@@ -106,8 +106,7 @@ const server =
     : await startConnectServer({
         host: config.HOST,
         port: config.PORT,
-        services: [UserService],
-        routes: (router) => router.service(UserService, impl),
+        services: [implementService(UserService, impl)],
         files: protoFiles,
         limits: config,
         log,

@@ -142,11 +142,21 @@ describe("the helm test pod's scripts", () => {
     expect(data["run.sh"]).toMatch(/cli "\$@" chat send /);
   });
 
-  it("health check resolves its imports from the kit's directory and fails on an unreachable service", () => {
+  it("health check resolves its imports from the client's directory and fails on an unreachable service", () => {
+    // The pod runs the built client (dist); here the same imports resolve to the sources.
     const result = run(
       process.execPath,
-      ["--input-type=module", "-e", data["health-check.mjs"]!, "127.0.0.1:1", "user.UserService"],
-      { cwd: join(repoRoot, "packages/server-kit") },
+      [
+        "--conditions=polyrpc-source",
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        data["health-check.mjs"]!,
+        "127.0.0.1:1",
+        "user.UserService",
+      ],
+      { cwd: join(repoRoot, "apps/client") },
     );
     expect(result.stderr).toMatch(/^health 127\.0\.0\.1:1 user\.UserService: 14 UNAVAILABLE/);
     expect(result.code).toBe(1);

@@ -1,6 +1,6 @@
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCertificates } from "@polyrpc/server-kit/testing";
+import { createTestCertificates } from "@polyrpc/testing";
 import type { TlsFiles } from "./tls-directory.js";
 
 /**

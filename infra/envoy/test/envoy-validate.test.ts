@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createTestCertificates } from "@polyrpc/server-kit/testing";
+import { createTestCertificates } from "@polyrpc/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import {

@@ -1,4 +1,4 @@
-import { grpcServerBodilessAnswers, type KnownH2specFailures } from "@polyrpc/server-kit/testing";
+import { grpcServerBodilessAnswers, type KnownH2specFailures } from "@polyrpc/testing";
 
 const ignoresFramesOnClosedStreams = "Envoy's HTTP/2 codec keeps no closed streams and drops the frame";
 

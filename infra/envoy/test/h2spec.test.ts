@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkH2spec, createTestCertificates, type TestCertificates } from "@polyrpc/server-kit/testing";
+import { checkH2spec, createTestCertificates, type TestCertificates } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { sidecarPorts, startLocalSidecars, type LocalSidecars } from "../src/index.js";
 import {

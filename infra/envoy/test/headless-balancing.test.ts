@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UserService } from "@polyrpc/proto";
-import { createGrpcClient } from "@polyrpc/server-kit/client";
-import type { ServiceProcess } from "@polyrpc/server-kit/testing";
+import { createGrpcClient } from "@polyrpc/grpc-client";
+import type { ServiceProcess } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAll, runCommand, startChatReplica, startUserServiceReplica } from "./processes.js";
 

@@ -14,8 +14,8 @@ import { connect as tlsConnect } from "node:tls";
 import { promisify } from "node:util";
 import { credentials, Metadata, status as Status } from "@grpc/grpc-js";
 import { chatV1, UserService } from "@polyrpc/proto";
-import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
-import { createTestCertificates, type ServiceProcess, type TestCertificates } from "@polyrpc/server-kit/testing";
+import { createGrpcClient, type GrpcClient } from "@polyrpc/grpc-client";
+import { createTestCertificates, type ServiceProcess, type TestCertificates } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import {

@@ -8,7 +8,7 @@ import {
   type CommandRun,
   type CommandSession,
   type ServiceProcess,
-} from "@polyrpc/server-kit/testing";
+} from "@polyrpc/testing";
 
 const started = new Set<ChildProcess>();
 

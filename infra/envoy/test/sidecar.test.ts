@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
 import { UserService } from "@polyrpc/proto";
-import { createGrpcClient, type GrpcClient } from "@polyrpc/server-kit/client";
-import { createTestCertificates, type ServiceProcess, type TestCertificates } from "@polyrpc/server-kit/testing";
+import { createGrpcClient, type GrpcClient } from "@polyrpc/grpc-client";
+import { createTestCertificates, type ServiceProcess, type TestCertificates } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   sidecarPorts,

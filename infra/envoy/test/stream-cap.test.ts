@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { credentials, type ChannelCredentials } from "@grpc/grpc-js";
 import { chatV1, UserService } from "@polyrpc/proto";
 import { serverEnvSchema } from "@polyrpc/server-kit";
-import { createGrpcClient } from "@polyrpc/server-kit/client";
+import { createGrpcClient } from "@polyrpc/grpc-client";
 import {
   createTestCertificates,
   metricsUrlOf,
@@ -13,7 +13,7 @@ import {
   type HeldStreams,
   type ServiceProcess,
   type TestCertificates,
-} from "@polyrpc/server-kit/testing";
+} from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { sidecarPorts, startLocalSidecars, type EnvoyProcess, type LocalSidecars } from "../src/index.js";

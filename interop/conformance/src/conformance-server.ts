@@ -1,16 +1,16 @@
 import { createRegistry } from "@bufbuild/protobuf";
 import {
+  type Logger,
+  type ServerTls,
   callPipelineEnvShape,
   checkAuthEnv,
   loadConfig,
   serverEnvSchema,
   startCallPipeline,
-  startGrpcServer,
-  type Logger,
-  type ServerTls,
 } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import { startConnectServer } from "@polyrpc/server-kit/connect";
-import { connectConformanceServiceImpl } from "./connect-conformance-service.js";
+import { connectConformanceService } from "./connect-conformance-service.js";
 import { HTTPVersion, Protocol } from "./gen/connectrpc/conformance/v1/config_pb.js";
 import type { ServerCompatRequest } from "./gen/connectrpc/conformance/v1/server_compat_pb.js";
 import {
@@ -103,13 +103,10 @@ export async function startConformanceServer(
       ? await startGrpcServer({ ...common, services: [grpcConformanceService()] })
       : await startConnectServer({
           ...common,
-          services: [ConformanceService],
-          routes: (router) =>
-            router.service(ConformanceService, connectConformanceServiceImpl(), {
-              // The JSON codec needs the types that google.protobuf.Any fields hold (the echoed
-              // requests, the error details): the service's own.
-              jsonOptions: { registry: createRegistry(file_connectrpc_conformance_v1_service) },
-            }),
+          services: [connectConformanceService()],
+          // The JSON codec needs the types that google.protobuf.Any fields hold (the echoed
+          // requests, the error details): the service's own.
+          jsonOptions: { registry: createRegistry(file_connectrpc_conformance_v1_service) },
         });
   return {
     port: server.port,

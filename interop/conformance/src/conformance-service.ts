@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
+import type { CallContext } from "@polyrpc/server-kit";
 import {
   BidiStreamRequestSchema,
   ClientStreamRequestSchema,
@@ -33,29 +34,35 @@ type PayloadInit = MessageInitShape<typeof ConformancePayloadSchema>;
 type RequestInfoInit = MessageInitShape<typeof ConformancePayload_RequestInfoSchema>;
 
 /**
- * What the conformance service needs of a call, which each runtime provides its own way (see
- * grpc-js-conformance-service.ts and connect-conformance-service.ts). `C` is the runtime's
- * handler context.
+ * What differs between the runtimes for the conformance service (see
+ * grpc-js-conformance-service.ts and connect-conformance-service.ts); the rest of a call is the
+ * kit's CallContext, the same on both.
  */
-export interface ConformanceRuntime<C> {
-  /** Aborted when the client cancels or the deadline passes. */
-  signal(call: C): AbortSignal;
-  /** The request headers as the runtime shows them to handlers. */
-  requestHeaders(call: C): HeaderInit[];
-  /** The time left before the call's deadline, if it has one. */
-  timeoutMs(call: C): bigint | undefined;
+export interface ConformanceRuntime {
   /** The query parameters of a Connect GET request; undefined for any other request. */
-  connectGetInfo(call: C): ConnectGetInfoInit | undefined;
-  /**
-   * Adds response headers. `sendNow` asks for them to go out at once, before any message, so
-   * that a client waiting for them is unblocked; a runtime that cannot do that sends them with
-   * the first message.
-   */
-  responseHeaders(call: C, headers: readonly Header[], sendNow: boolean): void;
-  /** Adds response trailers, sent with the status. */
-  responseTrailers(call: C, trailers: readonly Header[]): void;
+  connectGetInfo(call: CallContext): ConnectGetInfoInit | undefined;
   /** What to throw for `error`: its code, message and details (google.protobuf.Any) on the wire. */
-  toError(call: C, error: ConformanceError, details: readonly Any[]): Error;
+  toError(call: CallContext, error: ConformanceError, details: readonly Any[]): Error;
+}
+
+/** The request headers as handlers see them: fetch's Headers joins repeated values with ", ". */
+function requestHeaders(call: CallContext): HeaderInit[] {
+  const headers: HeaderInit[] = [];
+  call.requestHeader.forEach((value, name) => headers.push({ name, value: [value] }));
+  return headers;
+}
+
+function timeoutMs(call: CallContext): bigint | undefined {
+  const timeout = call.timeoutMs();
+  return timeout === undefined ? undefined : BigInt(Math.max(0, Math.round(timeout)));
+}
+
+/**
+ * Adds response headers or trailers. Both runtimes send a stream's headers with its first message
+ * (or with the status), which the suite accepts.
+ */
+function appendHeaders(into: Headers, headers: readonly Header[]): void {
+  for (const { name, value } of headers) for (const v of value) into.append(name, v);
 }
 
 /**
@@ -78,19 +85,19 @@ async function pause(ms: number, signal: AbortSignal): Promise<void> {
  * the reference server's choices where the text leaves room: written once for both runtimes.
  * `Unimplemented` is left out on purpose: the runtime itself must answer it UNIMPLEMENTED.
  */
-export function createConformanceService<C>(runtime: ConformanceRuntime<C>) {
-  function requestInfo(call: C, requests: Any[]): RequestInfoInit {
+export function createConformanceService(runtime: ConformanceRuntime) {
+  function requestInfo(call: CallContext, requests: Any[]): RequestInfoInit {
     const connectGetInfo = runtime.connectGetInfo(call);
     return {
-      requestHeaders: runtime.requestHeaders(call),
-      timeoutMs: runtime.timeoutMs(call),
+      requestHeaders: requestHeaders(call),
+      timeoutMs: timeoutMs(call),
       requests,
       ...(connectGetInfo && { connectGetInfo }),
     };
   }
 
   /** The requested error, with the request info appended to its details when asked. */
-  function requestedError(call: C, error: ConformanceError, info?: RequestInfoInit): Error {
+  function requestedError(call: CallContext, error: ConformanceError, info?: RequestInfoInit): Error {
     const details = info
       ? [
           ...error.details,
@@ -102,29 +109,29 @@ export function createConformanceService<C>(runtime: ConformanceRuntime<C>) {
 
   /** Unary and client-stream calls: one response, or the requested error. */
   async function respondOnce(
-    call: C,
+    call: CallContext,
     definition: UnaryResponseDefinition | undefined,
     requests: Any[],
   ): Promise<{ payload: PayloadInit }> {
     const info = requestInfo(call, requests);
     if (!definition) return { payload: { requestInfo: info } };
-    runtime.responseHeaders(call, definition.responseHeaders, false);
-    runtime.responseTrailers(call, definition.responseTrailers);
+    appendHeaders(call.responseHeader, definition.responseHeaders);
+    appendHeaders(call.responseTrailer, definition.responseTrailers);
     const { response } = definition;
     if (response.case === "error") throw requestedError(call, response.value, info);
-    await pause(definition.responseDelayMs, runtime.signal(call));
+    await pause(definition.responseDelayMs, call.signal);
     return { payload: { requestInfo: info, ...(response.case === "responseData" && { data: response.value }) } };
   }
 
   /** The rest of a stream's responses from `sent` on, then its error if it asks for one. */
   async function* finishStream(
-    call: C,
+    call: CallContext,
     definition: StreamResponseDefinition,
     sent: number,
     info: RequestInfoInit,
   ): AsyncGenerator<{ payload: PayloadInit }> {
     for (let i = sent; i < definition.responseData.length; i++) {
-      await pause(definition.responseDelayMs, runtime.signal(call));
+      await pause(definition.responseDelayMs, call.signal);
       // Only the first response carries the request info: nothing in it changes afterwards.
       yield { payload: { data: definition.responseData[i], ...(i === 0 && { requestInfo: info }) } };
     }
@@ -135,14 +142,14 @@ export function createConformanceService<C>(runtime: ConformanceRuntime<C>) {
   }
 
   return {
-    async unary(request: UnaryRequest, call: C): Promise<MessageInitShape<typeof UnaryResponseSchema>> {
+    async unary(request: UnaryRequest, call: CallContext): Promise<MessageInitShape<typeof UnaryResponseSchema>> {
       return respondOnce(call, request.responseDefinition, [anyPack(UnaryRequestSchema, request)]);
     },
 
     /** Like Unary; Connect clients send it as a GET, whose query the request info echoes. */
     async idempotentUnary(
       request: IdempotentUnaryRequest,
-      call: C,
+      call: CallContext,
     ): Promise<MessageInitShape<typeof IdempotentUnaryResponseSchema>> {
       return respondOnce(call, request.responseDefinition, [anyPack(IdempotentUnaryRequestSchema, request)]);
     },
@@ -150,7 +157,7 @@ export function createConformanceService<C>(runtime: ConformanceRuntime<C>) {
     /** The response definition comes from the first request; every request is echoed. */
     async clientStream(
       requests: AsyncIterable<ClientStreamRequest>,
-      call: C,
+      call: CallContext,
     ): Promise<MessageInitShape<typeof ClientStreamResponseSchema>> {
       let definition: UnaryResponseDefinition | undefined;
       let first = true;
@@ -165,13 +172,13 @@ export function createConformanceService<C>(runtime: ConformanceRuntime<C>) {
 
     async *serverStream(
       request: ServerStreamRequest,
-      call: C,
+      call: CallContext,
     ): AsyncGenerator<MessageInitShape<typeof ServerStreamResponseSchema>> {
       const definition = request.responseDefinition;
       if (!definition) return;
       // Headers go out before any delay, so that the client can read them at once.
-      runtime.responseHeaders(call, definition.responseHeaders, definition.responseData.length > 0);
-      runtime.responseTrailers(call, definition.responseTrailers);
+      appendHeaders(call.responseHeader, definition.responseHeaders);
+      appendHeaders(call.responseTrailer, definition.responseTrailers);
       yield* finishStream(call, definition, 0, requestInfo(call, [anyPack(ServerStreamRequestSchema, request)]));
     },
 
@@ -182,7 +189,7 @@ export function createConformanceService<C>(runtime: ConformanceRuntime<C>) {
      */
     async *bidiStream(
       requests: AsyncIterable<BidiStreamRequest>,
-      call: C,
+      call: CallContext,
     ): AsyncGenerator<MessageInitShape<typeof BidiStreamResponseSchema>> {
       let definition: StreamResponseDefinition | undefined;
       let fullDuplex = false;
@@ -196,15 +203,15 @@ export function createConformanceService<C>(runtime: ConformanceRuntime<C>) {
           definition = request.responseDefinition;
           fullDuplex = request.fullDuplex;
           if (definition) {
-            runtime.responseHeaders(call, definition.responseHeaders, fullDuplex && definition.responseData.length > 0);
-            runtime.responseTrailers(call, definition.responseTrailers);
+            appendHeaders(call.responseHeader, definition.responseHeaders);
+            appendHeaders(call.responseTrailer, definition.responseTrailers);
           }
         }
         if (!fullDuplex) continue;
         // No responses left to send: stop reading, and end with the error if there is one.
         if (!definition || sent >= definition.responseData.length) break;
         const info: RequestInfoInit = sent === 0 ? requestInfo(call, received) : { requests: received };
-        await pause(definition.responseDelayMs, runtime.signal(call));
+        await pause(definition.responseDelayMs, call.signal);
         yield { payload: { data: definition.responseData[sent], requestInfo: info } };
         sent++;
         received = [];
@@ -216,4 +223,4 @@ export function createConformanceService<C>(runtime: ConformanceRuntime<C>) {
 }
 
 /** The service as `createConformanceService` makes it. */
-export type ConformanceServiceImpl<C> = ReturnType<typeof createConformanceService<C>>;
+export type ConformanceServiceImpl = ReturnType<typeof createConformanceService>;

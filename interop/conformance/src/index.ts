@@ -1,4 +1,4 @@
-export { connectConformanceServiceImpl } from "./connect-conformance-service.js";
+export { connectConformanceService } from "./connect-conformance-service.js";
 export {
   createConformanceService,
   type ConformanceRuntime,

@@ -1,5 +1,10 @@
-export { connectTestServiceImpl } from "./connect-test-service.js";
-export { grpcTestService } from "./grpc-js-test-service.js";
+export {
+  ECHO_INITIAL_KEY,
+  ECHO_TRAILING_BIN_KEY,
+  echoTestMetadata,
+  echoTestMetadataHook,
+} from "./echo-test-metadata.js";
+export { implementedTestService } from "./test-service-handlers.js";
 export { INTEROP_CASES, type InteropCase } from "./interop-cases.js";
 export { KNOWN_FAILURES, knownFailure, type KnownFailure } from "./known-failures.js";
 export { createTestService, type TestCall, type TestServiceOptions } from "./test-service.js";

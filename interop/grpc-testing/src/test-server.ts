@@ -1,8 +1,8 @@
-import { serverEnvSchema, startGrpcServer, type Logger, type ServerLimits } from "@polyrpc/server-kit";
+import { serverEnvSchema, type Logger, type ServerLimits } from "@polyrpc/server-kit";
+import { startGrpcServer } from "@polyrpc/server-kit/grpc-js";
 import { startConnectServer } from "@polyrpc/server-kit/connect";
-import { connectTestServiceImpl } from "./connect-test-service.js";
-import { file_grpc_testing_test, TestService } from "./gen/grpc/testing/test_pb.js";
-import { grpcTestService } from "./grpc-js-test-service.js";
+import { file_grpc_testing_test } from "./gen/grpc/testing/test_pb.js";
+import { implementedTestService } from "./test-service-handlers.js";
 
 /** The server runtimes the TestService runs on. */
 export const RUNTIMES = ["grpc-js", "connect"] as const;
@@ -39,13 +39,12 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   const files = [file_grpc_testing_test];
   switch (runtime) {
     case "grpc-js":
-      return startGrpcServer({ host, port, services: [grpcTestService()], files, limits, log });
+      return startGrpcServer({ host, port, services: [implementedTestService()], files, limits, log });
     case "connect":
       return startConnectServer({
         host,
         port,
-        services: [TestService],
-        routes: (router) => router.service(TestService, connectTestServiceImpl()),
+        services: [implementedTestService()],
         files,
         limits,
         log,

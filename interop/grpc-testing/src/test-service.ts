@@ -22,10 +22,7 @@ export interface TestCall {
 }
 
 export interface TestServiceOptions<C extends TestCall> {
-  /**
-   * Runs first in every call: where a runtime echoes the `x-grpc-test-echo-*` request metadata,
-   * which each runtime reads and writes its own way.
-   */
+  /** Runs first in every call: the echo of the `x-grpc-test-echo-*` request metadata. */
   onCall?: (call: C) => void;
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { listFilesUnder as listFiles } from "@polyrpc/server-kit/testing";
+import { listFilesUnder as listFiles } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { listeningPort, loggedPort, startServiceProcess } from "@polyrpc/server-kit/testing";
+import { listeningPort, loggedPort, startServiceProcess } from "@polyrpc/testing";
 import type { ServerName } from "./expectations.js";
 import type { Observation } from "./observation.js";
 
@@ -57,6 +57,17 @@ async function startProcess(
   return { name, address: service.target, stop: async () => void (await service.stop()) };
 }
 
+/** polyrpc's user service as the matrix runs it: loopback, a free port, SQLite in memory, auth off. */
+export const POLYRPC_USER_SERVICE_ENV: Readonly<Record<string, string>> = {
+  HOST: "127.0.0.1",
+  PORT: "0",
+  DATABASE_PATH: ":memory:",
+  PASSWORD_HASH_COST: "1024",
+  POLYRPC_ENV: "development",
+  METRICS_ENABLED: "false",
+  LOG_LEVEL: "info",
+};
+
 export function startServer(name: ServerName, tls: TlsFiles | undefined, goServer: string): Promise<RunningServer> {
   const tlsArgs = tls ? ["--tls-cert", tls.serverCert, "--tls-key", tls.serverKey] : [];
   switch (name) {
@@ -65,18 +76,11 @@ export function startServer(name: ServerName, tls: TlsFiles | undefined, goServe
       return startProcess(
         name,
         process.execPath,
-        ["--conditions=polyrpc-source", "--import", "tsx", join(dir, "src/main.ts")],
+        ["--conditions=polyrpc-source", "--import", "tsx", join(import.meta.dirname, "polyrpc-user-service.ts")],
         {
           cwd: dir,
           env: {
-            HOST: "127.0.0.1",
-            PORT: "0",
-            DATABASE_PATH: ":memory:",
-            PASSWORD_HASH_COST: "1024",
-            POLYRPC_ENV: "development",
-            METRICS_ENABLED: "false",
-            ECHO_TEST_METADATA: "true",
-            LOG_LEVEL: "info",
+            ...POLYRPC_USER_SERVICE_ENV,
             ...(tls ? { TLS_CERT_FILE: tls.serverCert, TLS_KEY_FILE: tls.serverKey } : {}),
           },
         },

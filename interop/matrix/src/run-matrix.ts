@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { createTestCertificates } from "@polyrpc/server-kit/testing";
+import { createTestCertificates } from "@polyrpc/testing";
 import type { ServerName } from "./expectations.js";
 import { CLIENTS, runCell, SERVERS, type CellResult, type Mode } from "./matrix.js";
 import { buildGo, startServer, type RunningServer, type TlsFiles } from "./processes.js";

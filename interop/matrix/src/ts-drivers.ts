@@ -9,7 +9,7 @@ import {
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { credentials as grpcCredentials, Metadata, status as Status } from "@grpc/grpc-js";
 import { UserService, type ChatMessage, type User } from "@polyrpc/proto";
-import { createGrpcClient, isServiceError } from "@polyrpc/server-kit/client";
+import { createGrpcClient, isServiceError } from "@polyrpc/grpc-client";
 
 /** How a matrix client reaches a server. */
 export interface Target {

@@ -1,10 +1,10 @@
-import type { StatusObject } from "@grpc/grpc-js";
+import type { RpcStatus } from "./rpc-status.js";
 
 /** A call a server is running, as the shutdown sequence sees it. */
 export interface ActiveCall {
   readonly streaming: boolean;
   /** Ends the call now with the given status (streams only; unary calls run to completion). */
-  end(status: StatusObject): void;
+  end(status: RpcStatus): void;
 }
 
 /** The calls a server is running, so that shutdown can wait for them or end them. */
@@ -36,7 +36,7 @@ export class ActiveCalls {
   }
 
   /** Ends every streaming call still running with `status`. */
-  endStreams(status: StatusObject): number {
+  endStreams(status: RpcStatus): number {
     let ended = 0;
     for (const call of [...this.calls]) {
       if (call.streaming) {

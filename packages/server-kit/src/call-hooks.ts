@@ -1,5 +1,5 @@
 import type { DescMessage } from "@bufbuild/protobuf";
-import type { status as Status } from "@grpc/grpc-js";
+import type { StatusCode } from "./status-code.js";
 
 /** The streaming shape of a method. */
 export type MethodKind = "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
@@ -37,8 +37,14 @@ export interface CallInfo {
    * grpc-js adapter skips that abort, which cost ~3% per call); use `end` to clean up after a call.
    */
   readonly signal: AbortSignal;
-  /** The call's deadline, if the client set one. */
-  readonly deadline: Date | undefined;
+  /** Milliseconds left before the call's deadline; undefined when the client set none. */
+  timeoutMs(): number | undefined;
+  /**
+   * The response's headers and trailers, the same objects the handler's context has: a hook may
+   * add to them (sent as the handler's are).
+   */
+  readonly responseHeader: Headers;
+  readonly responseTrailer: Headers;
   /** Attaches a value the handler (and later hooks) can read. */
   set<T>(key: CallValueKey<T>, value: T): void;
   get<T>(key: CallValueKey<T>): T;
@@ -53,7 +59,7 @@ export interface CallTap {
   /** Each response message, before it is written. */
   response?(message: unknown): void;
   /** Once, when the call ends, with its gRPC status code and message. Must not throw. */
-  end?(code: Status, message: string): void;
+  end?(code: StatusCode, message: string): void;
 }
 
 /**
@@ -83,7 +89,7 @@ export class CallTaps implements Required<CallTap> {
     for (const tap of this.taps) tap.response?.(message);
   }
 
-  end(code: Status, message: string): void {
+  end(code: StatusCode, message: string): void {
     if (this.ended) return;
     this.ended = true;
     for (const tap of this.taps) {
@@ -102,4 +108,12 @@ export class CallTaps implements Required<CallTap> {
  */
 export async function startHooks(hooks: readonly CallHook[], call: CallInfo, taps: CallTaps): Promise<void> {
   for (const hook of hooks) taps.add(await hook.start(call));
+}
+
+/** Shows every request message to the call's taps before the handler gets it (both runtimes). */
+export async function* tapRequests<T>(messages: AsyncIterable<T>, taps: CallTaps): AsyncGenerator<T> {
+  for await (const message of messages) {
+    taps.request(message);
+    yield message;
+  }
 }

@@ -1,8 +1,10 @@
 import { z } from "zod";
+import { StartupError } from "./startup.js";
 
 /** Thrown at start-up when the environment is invalid; its message names every bad variable. */
-export class ConfigError extends Error {
+export class ConfigError extends StartupError {
   override readonly name = "ConfigError";
+  readonly exitCode = 78; // EX_CONFIG
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   }
@@ -102,14 +104,27 @@ export const serverEnvSchema = z.object({
   TLS_KEY_FILE: z.string().min(1).optional(),
   /** PEM CA bundle: when set, clients must present a certificate it signed (mTLS). */
   TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
-  /** Echo the gRPC interop test headers (x-grpc-test-echo-*); for interop runs only. */
-  ECHO_TEST_METADATA: z
-    .enum(["true", "false"])
-    .default("false")
-    .transform((v) => v === "true"),
 });
 
 export type ServerEnv = z.infer<typeof serverEnvSchema>;
+
+/** Limits and timings of a server, on either runtime; every field has a default in serverEnvSchema. */
+export type ServerLimits = Pick<
+  ServerEnv,
+  | "MAX_RECEIVE_MESSAGE_BYTES"
+  | "MAX_SEND_MESSAGE_BYTES"
+  | "MAX_CONCURRENT_STREAMS"
+  | "MAX_METADATA_BYTES"
+  | "MAX_METADATA_ENTRIES"
+  | "MAX_CONNECTION_AGE_MS"
+  | "MAX_CONNECTION_AGE_GRACE_MS"
+  | "KEEPALIVE_TIME_MS"
+  | "KEEPALIVE_TIMEOUT_MS"
+  | "HANDSHAKE_TIMEOUT_MS"
+  | "SHUTDOWN_DELAY_MS"
+  | "SHUTDOWN_DRAIN_MS"
+  | "SHUTDOWN_TIMEOUT_MS"
+>;
 
 /** A TCP port; 0 asks the OS for a free one. */
 export const portSchema = integer(0, 65_535);

@@ -53,7 +53,7 @@ export function headerListSize(rawHeaders: readonly string[]): number {
 /**
  * Limits every polyrpc server puts on each HTTP/2 connection, on either runtime (the connect
  * server calls it for its sessions; grpc-js through the `grpc-node.session_listener` option of the
- * project's patch, see grpc-server.ts):
+ * project's patch, see grpc-js/session-limits.ts):
  * - a handshake timeout: a session whose client has not sent the HTTP/2 preface and its SETTINGS
  *   within HANDSHAKE_TIMEOUT_MS is destroyed;
  * - the metadata bound (MAX_METADATA_BYTES) from a connection's first stream on: Node holds a

@@ -21,13 +21,30 @@ export {
   CallTaps,
   createCallValueKey,
   startHooks,
+  tapRequests,
   type CallHook,
   type CallInfo,
   type CallTap,
   type CallValueKey,
   type MethodKind,
 } from "./call-hooks.js";
-export { ConfigError, loadConfig, portSchema, redactUrlPassword, serverEnvSchema, type ServerEnv } from "./config.js";
+export {
+  ConfigError,
+  loadConfig,
+  portSchema,
+  redactUrlPassword,
+  serverEnvSchema,
+  type ServerEnv,
+  type ServerLimits,
+} from "./config.js";
+export {
+  callDeadline,
+  implementService,
+  type CallContext,
+  type ImplementedService,
+  type MethodHandler,
+  type ServiceHandlers,
+} from "./call-context.js";
 export {
   AlreadyExistsError,
   CancelledError,
@@ -44,31 +61,22 @@ export {
   UnavailableError,
   type ErrorKind,
 } from "./errors.js";
-export { grpcMethodPath, grpcServiceDefinition } from "./grpc-definition.js";
-export {
-  exitOnSignals,
-  grpcServerOptions,
-  GrpcServerHandle,
-  startGrpcServer,
-  type GrpcServerOptions,
-  type ServerLimits,
-} from "./grpc-server.js";
-export {
-  grpcService,
-  grpcServiceImplementation,
-  type GrpcService,
-  type GrpcServiceOptions,
-  type HandlerContext,
-  type MethodImpl,
-  type ServiceImpl,
-} from "./grpc-service.js";
-export { Health, HEALTH_SERVICE_NAME } from "./health.js";
 export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
-export { addReflection, reflectionPackageDefinition } from "./reflection.js";
-export { drain, SHUTDOWN_MESSAGE, type Drainable, type ShutdownTimings } from "./shutdown.js";
+export {
+  drain,
+  exitOnSignals,
+  ServerHandle,
+  SHUTDOWN_MESSAGE,
+  type Drainable,
+  type ServerStop,
+  type ServingHealth,
+  type ShutdownTimings,
+  type SignalOptions,
+} from "./shutdown.js";
 export { serverTls, type ServerTls } from "./server-tls.js";
-export { ECHO_INITIAL_KEY, ECHO_TRAILING_BIN_KEY, echoTestMetadata } from "./test-metadata.js";
-export { INTERNAL_ERROR_MESSAGE, RpcStatusError, toRpcStatus } from "./rpc-status.js";
+export { runServer, StartupError, type RunningServer } from "./startup.js";
+export { INTERNAL_ERROR_MESSAGE, RpcStatusError, toRpcStatus, type RpcStatus } from "./rpc-status.js";
+export { StatusCode, statusCodeName, type StatusCodeName } from "./status-code.js";
 export { createRequestValidator, type RequestValidator } from "./validation/request-validator.js";
 export { validationHook } from "./validation/validation-hook.js";
 export { callPipelineEnvShape, startCallPipeline, type CallPipeline, type CallPipelineEnv } from "./call-pipeline.js";

@@ -17,8 +17,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CallHook } from "../src/call-hooks.js";
 import { authHook, principalOf, requireRole, type AuthHookOptions } from "../src/auth/index.js";
-import type { GrpcClient } from "../src/client/index.js";
-import { HealthClient, ReflectionClient } from "../src/testing/index.js";
+import type { GrpcClient } from "@polyrpc/grpc-client";
+import { HealthClient, ReflectionClient } from "@polyrpc/testing";
 import { RUNTIMES, startUserServiceOn, type Runtime } from "./user-service-on.js";
 
 const ISSUER = "https://issuer.polyrpc.test";

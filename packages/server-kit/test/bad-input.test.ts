@@ -5,8 +5,8 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { status as Status } from "@grpc/grpc-js";
 import { CreateUserRequestSchema, UserService } from "@polyrpc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GrpcClient } from "../src/client/index.js";
-import { HealthClient } from "../src/testing/index.js";
+import type { GrpcClient } from "@polyrpc/grpc-client";
+import { HealthClient } from "@polyrpc/testing";
 import { RUNTIMES, startUserServiceOn } from "./user-service-on.js";
 import { startUserServiceProcess } from "./user-service-process.js";
 

@@ -2,7 +2,7 @@ import { Metadata, status as Status } from "@grpc/grpc-js";
 import { UserService } from "@polyrpc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCallValueKey, type CallHook } from "../src/call-hooks.js";
-import type { GrpcClient } from "../src/client/index.js";
+import type { GrpcClient } from "@polyrpc/grpc-client";
 import { NotFoundError, PermissionDeniedError, UnauthenticatedError } from "../src/errors.js";
 import { RUNTIMES, startUserServiceOn } from "./user-service-on.js";
 
@@ -35,7 +35,7 @@ function recordingHook(seen: Seen[]): CallHook {
 }
 
 let handlerRuns = 0;
-/** Written once in the kit's ServiceImpl shape: grpc-js runs it directly, connect-node as is. */
+/** Written once in the kit's ServiceHandlers shape: grpc-js runs it directly, connect-node as is. */
 const impl = {
   async getUser(req: { id: string }, ctx: { values: { get<T>(key: typeof USER): T } }) {
     handlerRuns++;

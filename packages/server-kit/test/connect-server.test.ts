@@ -2,19 +2,21 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { status as Status } from "@grpc/grpc-js";
 import { protoFiles, UserSchema, UserService } from "@polyrpc/proto";
 import { afterEach, describe, expect, it } from "vitest";
-import { createGrpcClient } from "../src/client/index.js";
-import { startConnectServer, type ConnectServerHandle } from "../src/connect/index.js";
+import { createGrpcClient } from "@polyrpc/grpc-client";
+import { startConnectServer } from "../src/connect/index.js";
+import { implementService, type ServiceHandlers } from "../src/call-context.js";
+import type { ServerHandle } from "../src/shutdown.js";
 import { serverEnvSchema } from "../src/config.js";
 import { InvalidArgumentError, NotFoundError } from "../src/errors.js";
 import { createLogger } from "../src/logger.js";
 import { INTERNAL_ERROR_MESSAGE } from "../src/rpc-status.js";
 import { SHUTDOWN_MESSAGE } from "../src/shutdown.js";
-import { HealthClient, ReflectionClient } from "../src/testing/index.js";
+import { HealthClient, ReflectionClient } from "@polyrpc/testing";
 
 const users = new Map([
   ["1", create(UserSchema, { id: "1", username: "ada", email: "ada@example.com", roles: ["user"] })],
@@ -22,7 +24,7 @@ const users = new Map([
 let releaseSlow: () => void = () => {};
 
 /** A small UserService on connect-node, enough to exercise the kit. */
-const impl: ServiceImpl<typeof UserService> = {
+const impl: ServiceHandlers<typeof UserService> = {
   async getUser(req) {
     if (req.id === "") throw new InvalidArgumentError("id is required", "id");
     if (req.id === "boom") throw new Error("secret detail: token=abc123");
@@ -49,12 +51,11 @@ const impl: ServiceImpl<typeof UserService> = {
   },
 };
 
-async function start(env: Record<string, string> = {}): Promise<ConnectServerHandle> {
+async function start(env: Record<string, string> = {}): Promise<ServerHandle> {
   return startConnectServer({
     host: "127.0.0.1",
     port: 0,
-    services: [UserService],
-    routes: (router) => router.service(UserService, impl),
+    services: [implementService(UserService, impl)],
     files: protoFiles,
     limits: serverEnvSchema.parse(env),
     log: createLogger({ name: "connect-test", level: "silent" }),
@@ -63,7 +64,7 @@ async function start(env: Record<string, string> = {}): Promise<ConnectServerHan
 }
 
 describe("startConnectServer", () => {
-  let server: ConnectServerHandle | undefined;
+  let server: ServerHandle | undefined;
   const closers: Array<{ close(): void }> = [];
   afterEach(async () => {
     closers.splice(0).forEach((c) => c.close());

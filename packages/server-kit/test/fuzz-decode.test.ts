@@ -6,10 +6,10 @@ import { status as Status } from "@grpc/grpc-js";
 import * as proto from "@polyrpc/proto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { grpcMethodPath, grpcServiceDefinition } from "../src/grpc-definition.js";
+import { grpcMethodPath, grpcServiceDefinition } from "@polyrpc/grpc-client";
 import { createLogger } from "../src/logger.js";
 import { toRpcStatus } from "../src/rpc-status.js";
-import { exportedServices, protobufFuzz } from "../src/testing/index.js";
+import { exportedServices, protobufFuzz } from "@polyrpc/testing";
 import { createRequestValidator } from "../src/validation/request-validator.js";
 
 /**

@@ -3,7 +3,7 @@
  * `node --import tsx logger-child.ts <scenario> [lines] [after-input]`. Each numbered line carries `i`.
  */
 import fs from "node:fs";
-import { exitOnSignals } from "../src/grpc-server.js";
+import { exitOnSignals } from "../src/shutdown.js";
 import { createLogger } from "../src/logger.js";
 
 // Counts the writes that reach stdout (sonic-boom calls the fs module object's functions).

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { isoTime } from "../src/logger.js";
-import { startCommand, type CommandRun } from "../src/testing/index.js";
+import { startCommand, type CommandRun } from "@polyrpc/testing";
 
 const CHILD = join(import.meta.dirname, "logger-child.ts");
 

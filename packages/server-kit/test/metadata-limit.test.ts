@@ -9,10 +9,10 @@ import { connect as netConnect } from "node:net";
 import { Metadata, status as Status } from "@grpc/grpc-js";
 import type { UserService } from "@polyrpc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GrpcClient } from "../src/client/index.js";
+import type { GrpcClient } from "@polyrpc/grpc-client";
 import { serverEnvSchema } from "../src/config.js";
 import { headerListSize } from "../src/http2-session-guard.js";
-import { HealthClient } from "../src/testing/index.js";
+import { HealthClient } from "@polyrpc/testing";
 import { RUNTIMES, startUserServiceOn } from "./user-service-on.js";
 
 const { MAX_METADATA_BYTES, MAX_METADATA_ENTRIES } = serverEnvSchema.parse({});

@@ -11,7 +11,7 @@ import {
 import { UserService } from "@polyrpc/proto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CallHook } from "../src/call-hooks.js";
-import type { GrpcClient } from "../src/client/index.js";
+import type { GrpcClient } from "@polyrpc/grpc-client";
 import { NotFoundError } from "../src/errors.js";
 import { createLogger } from "../src/logger.js";
 import {
@@ -33,7 +33,7 @@ const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID = "00f067aa0ba902b7";
 const TRACEPARENT = `00-${TRACE_ID}-${CALLER_SPAN_ID}-01`;
 
-/** Written once in the kit's ServiceImpl shape, served by both runtimes. */
+/** Written once in the kit's ServiceHandlers shape, served by both runtimes. */
 const impl = {
   async getUser(req: { id: string }, ctx: Parameters<typeof traceHeaders>[0]) {
     if (req.id === "missing") throw new NotFoundError(`user "${req.id}" not found`);

@@ -5,7 +5,7 @@ import { GetUserRequestSchema } from "@polyrpc/proto";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authHook } from "../src/auth/index.js";
-import { HealthClient } from "../src/testing/index.js";
+import { HealthClient } from "@polyrpc/testing";
 import { RUNTIMES, startUserServiceOn, type UserServiceOn } from "./user-service-on.js";
 
 /**

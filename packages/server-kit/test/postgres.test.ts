@@ -10,7 +10,7 @@ import {
   postgresTransaction,
   runPostgresMigrations,
 } from "../src/postgres/index.js";
-import { startTestPostgres, type TestPostgres } from "../src/testing/index.js";
+import { startTestPostgres, type TestPostgres } from "@polyrpc/testing";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -2,7 +2,7 @@ import { Metadata, status as Status } from "@grpc/grpc-js";
 import { UserService } from "@polyrpc/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCallValueKey, type CallHook } from "../src/call-hooks.js";
-import type { GrpcClient } from "../src/client/index.js";
+import type { GrpcClient } from "@polyrpc/grpc-client";
 import {
   limitsEnvSchema,
   rateLimitHook,

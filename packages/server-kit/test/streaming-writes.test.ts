@@ -1,6 +1,6 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import type { HandlerContext } from "../src/grpc-service.js";
+import type { CallContext } from "../src/call-context.js";
 import { RUNTIMES, startUserServiceOn, type UserServiceOn } from "./user-service-on.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -25,7 +25,7 @@ interface Pulls {
  */
 function streamingImpl(pulls: Pulls) {
   return {
-    async *listUsers(req: { pageSize: number }, ctx: HandlerContext) {
+    async *listUsers(req: { pageSize: number }, ctx: CallContext) {
       try {
         for (let i = 0; i < req.pageSize; i++) {
           pulls.pulled++;

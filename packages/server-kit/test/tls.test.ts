@@ -1,20 +1,20 @@
 import { create } from "@bufbuild/protobuf";
-import { ConnectError, createClient, type ServiceImpl } from "@connectrpc/connect";
+import { ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { credentials, status as Status } from "@grpc/grpc-js";
 import { protoFiles, UserSchema, UserService } from "@polyrpc/proto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcClient } from "../src/client/index.js";
-import { ConfigError, serverEnvSchema } from "../src/config.js";
+import { createGrpcClient } from "@polyrpc/grpc-client";
 import { startConnectServer } from "../src/connect/index.js";
-import { grpcService } from "../src/grpc-service.js";
-import { startGrpcServer } from "../src/grpc-server.js";
+import { implementService, type ServiceHandlers } from "../src/call-context.js";
+import { startGrpcServer } from "../src/grpc-js/index.js";
+import { ConfigError, serverEnvSchema } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import { serverTls, type ServerTls } from "../src/server-tls.js";
-import { createTestCertificates, type TestCertificates } from "../src/testing/index.js";
+import { createTestCertificates, type TestCertificates } from "@polyrpc/testing";
 
 const ada = create(UserSchema, { id: "1", username: "ada" });
-const impl = { getUser: async () => ada } as unknown as ServiceImpl<typeof UserService>;
+const impl = { getUser: async () => ada } as unknown as ServiceHandlers<typeof UserService>;
 const log = createLogger({ name: "tls-test", level: "silent" });
 const limits = serverEnvSchema.parse({ SHUTDOWN_DRAIN_MS: "0", SHUTDOWN_TIMEOUT_MS: "1000" });
 
@@ -44,7 +44,7 @@ describe("TLS on the app port", () => {
     const server = await startGrpcServer({
       host: "127.0.0.1",
       port: 0,
-      services: [grpcService(UserService, impl as never)],
+      services: [implementService(UserService, impl as never)],
       files: protoFiles,
       limits,
       log,
@@ -58,8 +58,7 @@ describe("TLS on the app port", () => {
     const server = await startConnectServer({
       host: "127.0.0.1",
       port: 0,
-      services: [UserService],
-      routes: (router) => router.service(UserService, impl),
+      services: [implementService(UserService, impl)],
       files: protoFiles,
       limits,
       log,

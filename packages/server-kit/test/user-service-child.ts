@@ -4,7 +4,7 @@
  * `node --conditions=polyrpc-source --import tsx user-service-child.ts <runtime> [env as JSON]`.
  * Prints `{"listening":<port>}` once bound, and drains and exits on SIGTERM.
  */
-import { exitOnSignals } from "../src/grpc-server.js";
+import { exitOnSignals } from "../src/shutdown.js";
 import { createLogger } from "../src/logger.js";
 import { RUNTIMES, startUserServiceOn, type Runtime } from "./user-service-on.js";
 

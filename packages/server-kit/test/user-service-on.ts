@@ -1,11 +1,11 @@
 import type { ChannelOptions } from "@grpc/grpc-js";
 import { protoFiles, UserService } from "@polyrpc/proto";
 import type { CallHook } from "../src/call-hooks.js";
-import { createGrpcClient, type GrpcClient } from "../src/client/index.js";
-import { serverEnvSchema } from "../src/config.js";
+import { type GrpcClient, createGrpcClient } from "@polyrpc/grpc-client";
 import { startConnectServer } from "../src/connect/index.js";
-import { grpcService, type ServiceImpl } from "../src/grpc-service.js";
-import { startGrpcServer } from "../src/grpc-server.js";
+import { type ServiceHandlers, implementService } from "../src/call-context.js";
+import { startGrpcServer } from "../src/grpc-js/index.js";
+import { serverEnvSchema } from "../src/config.js";
 import { createLogger, type Logger } from "../src/logger.js";
 
 /** The two runtimes every edge behaviour must agree on. */
@@ -50,12 +50,11 @@ export async function startUserServiceOn(
     runtime === "grpc-js"
       ? await startGrpcServer({
           ...common,
-          services: [grpcService(UserService, impl as unknown as ServiceImpl<typeof UserService>)],
+          services: [implementService(UserService, impl as unknown as ServiceHandlers<typeof UserService>)],
         })
       : await startConnectServer({
           ...common,
-          services: [UserService],
-          routes: (router) => router.service(UserService, impl as never),
+          services: [implementService(UserService, impl as never)],
         });
   const client = createGrpcClient(UserService, server.address, { channelOptions: clientOptions });
   return {

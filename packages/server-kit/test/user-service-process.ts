@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { listeningPort, startServiceProcess, type ServiceProcess } from "../src/testing/index.js";
+import { listeningPort, startServiceProcess, type ServiceProcess } from "@polyrpc/testing";
 import type { Runtime } from "./user-service-on.js";
 
 const CHILD = fileURLToPath(new URL("./user-service-child.ts", import.meta.url));

@@ -1,7 +1,7 @@
 import { status as Status } from "@grpc/grpc-js";
 import { UserService } from "@polyrpc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GrpcClient } from "../src/client/index.js";
+import type { GrpcClient } from "@polyrpc/grpc-client";
 import { validationHook } from "../src/validation/validation-hook.js";
 import { RUNTIMES, startUserServiceOn } from "./user-service-on.js";
 

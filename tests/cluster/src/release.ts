@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createTestCertificates, type TestCertificates } from "@polyrpc/server-kit/testing";
+import { createTestCertificates, type TestCertificates } from "@polyrpc/testing";
 import { stringify } from "yaml";
 import {
   chartDir,

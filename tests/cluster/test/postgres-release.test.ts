@@ -1,4 +1,4 @@
-import { startLocalPostgres, type TestPostgres } from "@polyrpc/server-kit/testing";
+import { startLocalPostgres, type TestPostgres } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   componentOf,

@@ -4,7 +4,7 @@ import { connect as http2Connect, type ClientHttp2Session } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectUserService, type UserServiceClient } from "@polyrpc/client";
-import { HealthClient } from "@polyrpc/server-kit/testing";
+import { HealthClient } from "@polyrpc/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { killAll, startChatApp, startUserService, type ServiceProcess } from "./processes.js";
 

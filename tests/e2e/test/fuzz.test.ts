@@ -2,8 +2,9 @@ import { connect as http2Connect, constants as http2Constants, type ClientHttp2S
 import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { status as Status } from "@grpc/grpc-js";
 import * as proto from "@polyrpc/proto";
-import { createRequestValidator, grpcMethodPath, InvalidArgumentError } from "@polyrpc/server-kit";
-import { exportedServices, HealthClient, protobufFuzz, ReflectionClient } from "@polyrpc/server-kit/testing";
+import { InvalidArgumentError, createRequestValidator } from "@polyrpc/server-kit";
+import { grpcMethodPath } from "@polyrpc/grpc-client";
+import { exportedServices, HealthClient, protobufFuzz, ReflectionClient } from "@polyrpc/testing";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAll, startChatApp, startUserService, type ServiceProcess } from "./processes.js";

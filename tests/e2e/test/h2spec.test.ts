@@ -7,12 +7,12 @@ import {
   nodeHttp2KnownFailures,
   type KnownH2specFailures,
   type TestCertificates,
-} from "@polyrpc/server-kit/testing";
+} from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { killAll, startChatApp, startUserService, type ServiceProcess } from "./processes.js";
 
 /**
- * What each port fails of h2spec and why (packages/server-kit/src/testing/h2spec-known-failures.ts):
+ * What each port fails of h2spec and why (packages/testing/src/h2spec-known-failures.ts):
  * Node's HTTP/2 on every port, the cases timing decides because both servers answer h2spec's
  * requests at once, the user service's bodiless 415 to a request that is not gRPC, and the chat's
  * HTTP/1.1 beside h2c on its plaintext port.

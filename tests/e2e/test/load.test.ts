@@ -4,7 +4,7 @@ import {
   type ChatServiceClient,
   type UserServiceClient,
 } from "@polyrpc/client";
-import { metricsUrlOf, openHeldStreams, Pushable, watchCallsInFlight } from "@polyrpc/server-kit/testing";
+import { metricsUrlOf, openHeldStreams, Pushable, watchCallsInFlight } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectInspector, INSPECTOR_ENV } from "./inspector-session.js";
 import { memoryOf, resetPeak, settledRss } from "./process-memory.js";

@@ -8,7 +8,7 @@ import {
   type CommandSession,
   type Exit,
   type ServiceProcess,
-} from "@polyrpc/server-kit/testing";
+} from "@polyrpc/testing";
 
 export type { Exit, ServiceProcess };
 

@@ -8,7 +8,7 @@ import {
   type ResumeNotice,
   type UserServiceClient,
 } from "@polyrpc/client";
-import { HealthClient, startTestPostgres, type TestPostgres } from "@polyrpc/server-kit/testing";
+import { HealthClient, startTestPostgres, type TestPostgres } from "@polyrpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAll, startChatApp, startUserService, type ServiceProcess } from "./processes.js";
 

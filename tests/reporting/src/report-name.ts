@@ -5,7 +5,7 @@
  * expected report is missing. interop/python/run_tests.py spells the same rule in Python.
  *
  *   reportFileName("@polyrpc/chat", "test")                  → "polyrpc-chat.test.json"
- *   reportFileName("@polyrpc/cluster-tests", "test:cluster") → "polyrpc-cluster-tests.test-cluster.json"
+ *   reportFileName("@polyrpc/tests-cluster", "test:cluster") → "polyrpc-tests-cluster.test-cluster.json"
  */
 export function reportFileName(packageName: string, script: string): string {
   const safe = (part: string) => part.replace(/^@/, "").replace(/[^A-Za-z0-9._-]/g, "-");

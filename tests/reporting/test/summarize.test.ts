@@ -266,10 +266,10 @@ describe("this repository's suites", () => {
   it("are every package with a test or test:cluster script, each with its own report", () => {
     const suites = expectedSuites(repoRoot);
     const names = suites.map(({ packageName, script }) => `${packageName} ${script}`);
-    expect(names).toContain("@polyrpc/test-reporting test");
+    expect(names).toContain("@polyrpc/tests-reporting test");
     expect(names).toContain("@polyrpc/interop-go test");
     expect(names).toContain("@polyrpc/interop-python test");
-    expect(names).toContain("@polyrpc/cluster-tests test:cluster");
+    expect(names).toContain("@polyrpc/tests-cluster test:cluster");
     expect(new Set(suites.map(({ report }) => report)).size).toBe(suites.length);
   });
 

@@ -17,10 +17,7 @@ export const PRINCIPAL: CallValueKey<Principal | undefined> = createCallValueKey
   undefined,
 );
 
-/**
- * A handler context of either runtime: the kit's grpc-js `HandlerContext` and connect's
- * `HandlerContext` both read call values with `values.get(key)`.
- */
+/** What reads call values: the kit's CallContext (either runtime), or anything with `values`. */
 export interface CallValuesContext {
   readonly values: { get<T>(key: CallValueKey<T>): T };
 }

@@ -1,5 +1,6 @@
-export { ConnectHealth } from "./connect-health.js";
-export { errorInterceptor, hooksInterceptor, toConnectError, trackingInterceptor } from "./connect-interceptors.js";
-export { addConnectReflection, reflectionImplementation } from "./connect-reflection.js";
-export { ConnectServerHandle, startConnectServer, type ConnectServerOptions } from "./connect-server.js";
 export { applyCors } from "./cors.js";
+export { connectHandlers } from "./handler-context.js";
+export { ConnectHealth } from "./health.js";
+export { addConnectReflection, reflectionImplementation } from "./reflection.js";
+export { startConnectServer, type ConnectServerOptions } from "./server.js";
+export { errorInterceptor, hooksInterceptor, toConnectError, trackingInterceptor } from "./service-adapter.js";

@@ -1,5 +1,5 @@
 import { constants as http2Constants, type Http2Session } from "node:http2";
-import type { ServerLimits } from "../grpc-server.js";
+import type { ServerLimits } from "../config.js";
 import { guardSession, type ResetBudget } from "../http2-session-guard.js";
 import type { Logger } from "../logger.js";
 

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { status as Status } from "@grpc/grpc-js";
+import { StatusCode } from "../status-code.js";
 import { collectDefaultMetrics, Registry, type Metric } from "prom-client";
 import type { CallHook, CallTap, MethodKind } from "../call-hooks.js";
 
@@ -19,23 +19,23 @@ const GRPC_TYPE: Record<MethodKind, string> = {
  * which go-grpc-prometheus writes. Log lines use the other spelling (`NOT_FOUND`).
  */
 const GRPC_CODE: Record<number, string> = {
-  [Status.OK]: "OK",
-  [Status.CANCELLED]: "Canceled",
-  [Status.UNKNOWN]: "Unknown",
-  [Status.INVALID_ARGUMENT]: "InvalidArgument",
-  [Status.DEADLINE_EXCEEDED]: "DeadlineExceeded",
-  [Status.NOT_FOUND]: "NotFound",
-  [Status.ALREADY_EXISTS]: "AlreadyExists",
-  [Status.PERMISSION_DENIED]: "PermissionDenied",
-  [Status.RESOURCE_EXHAUSTED]: "ResourceExhausted",
-  [Status.FAILED_PRECONDITION]: "FailedPrecondition",
-  [Status.ABORTED]: "Aborted",
-  [Status.OUT_OF_RANGE]: "OutOfRange",
-  [Status.UNIMPLEMENTED]: "Unimplemented",
-  [Status.INTERNAL]: "Internal",
-  [Status.UNAVAILABLE]: "Unavailable",
-  [Status.DATA_LOSS]: "DataLoss",
-  [Status.UNAUTHENTICATED]: "Unauthenticated",
+  [StatusCode.OK]: "OK",
+  [StatusCode.CANCELLED]: "Canceled",
+  [StatusCode.UNKNOWN]: "Unknown",
+  [StatusCode.INVALID_ARGUMENT]: "InvalidArgument",
+  [StatusCode.DEADLINE_EXCEEDED]: "DeadlineExceeded",
+  [StatusCode.NOT_FOUND]: "NotFound",
+  [StatusCode.ALREADY_EXISTS]: "AlreadyExists",
+  [StatusCode.PERMISSION_DENIED]: "PermissionDenied",
+  [StatusCode.RESOURCE_EXHAUSTED]: "ResourceExhausted",
+  [StatusCode.FAILED_PRECONDITION]: "FailedPrecondition",
+  [StatusCode.ABORTED]: "Aborted",
+  [StatusCode.OUT_OF_RANGE]: "OutOfRange",
+  [StatusCode.UNIMPLEMENTED]: "Unimplemented",
+  [StatusCode.INTERNAL]: "Internal",
+  [StatusCode.UNAVAILABLE]: "Unavailable",
+  [StatusCode.DATA_LOSS]: "DataLoss",
+  [StatusCode.UNAUTHENTICATED]: "Unauthenticated",
 };
 
 /** prometheus.DefBuckets, as go-grpc-prometheus uses (seconds). */
@@ -131,7 +131,7 @@ class MetricsTap implements CallTap {
     this.series.response();
   }
 
-  end(code: Status): void {
+  end(code: StatusCode): void {
     this.series.end(code, performance.now() - this.startedAt);
   }
 }

@@ -15,7 +15,7 @@ import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import { status as Status } from "@grpc/grpc-js";
+import { StatusCode } from "../status-code.js";
 import { createCallValueKey, type CallHook, type CallInfo, type CallValueKey } from "../call-hooks.js";
 import type { Logger } from "../logger.js";
 import { TRACE_ID } from "./trace-id.js";
@@ -40,13 +40,13 @@ const headerGetter: TextMapGetter<CallInfo> = {
 };
 
 /** Server span status codes that mark the span as an error (OpenTelemetry's RPC conventions). */
-const SERVER_ERRORS: ReadonlySet<Status> = new Set([
-  Status.UNKNOWN,
-  Status.DEADLINE_EXCEEDED,
-  Status.UNIMPLEMENTED,
-  Status.INTERNAL,
-  Status.UNAVAILABLE,
-  Status.DATA_LOSS,
+const SERVER_ERRORS: ReadonlySet<StatusCode> = new Set([
+  StatusCode.UNKNOWN,
+  StatusCode.DEADLINE_EXCEEDED,
+  StatusCode.UNIMPLEMENTED,
+  StatusCode.INTERNAL,
+  StatusCode.UNAVAILABLE,
+  StatusCode.DATA_LOSS,
 ]);
 
 /**

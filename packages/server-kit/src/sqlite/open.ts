@@ -1,11 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { StartupError } from "../startup.js";
 import { runSqliteMigrations } from "./migrations.js";
 
 /** A SQLite database that could not be opened at start-up; its message names the file and why. */
-export class SqliteOpenError extends Error {
+export class SqliteOpenError extends StartupError {
   override readonly name = "SqliteOpenError";
+  readonly exitCode = 74; // EX_IOERR
   constructor(
     readonly path: string,
     cause: unknown,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startLocalPostgres, startTestPostgres, type TestPostgres } from "../src/testing/index.js";
+import { startLocalPostgres, startTestPostgres, type TestPostgres } from "../src/index.js";
 
 describe("the PostgreSQL test harness", () => {
   let pg: TestPostgres;

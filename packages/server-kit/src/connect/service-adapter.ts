@@ -1,11 +1,12 @@
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import type { ActiveCalls } from "../active-calls.js";
+import { CallTaps, startHooks, tapRequests, type CallHook, type CallInfo } from "../call-hooks.js";
+import { callStart, logCallEnd } from "../call-log.js";
 import type { Logger } from "../logger.js";
-import { toRpcStatus } from "../rpc-status.js";
-import { CallTaps, startHooks, type CallHook, type CallInfo } from "../call-hooks.js";
 import { traceIdOf } from "../observability/trace-id.js";
-import { racing } from "../racing.js";
-import type { status as Status } from "@grpc/grpc-js";
+import { toRpcStatus } from "../rpc-status.js";
+import { StatusCode } from "../status-code.js";
+import { endable, tapResponses } from "./stream-writes.js";
 
 /**
  * Turns whatever a handler threw into a ConnectError, through the kit's one mapping (rpc-status.ts).
@@ -18,11 +19,6 @@ export function toConnectError(err: unknown, log: Logger, method: string, signal
   const status = toRpcStatus(err, log, method);
   // gRPC status codes and connect Codes share their numbers.
   return new ConnectError(status.details, status.code as number as Code);
-}
-
-/** The gRPC spelling of a code (`NOT_FOUND`), as the grpc-js side logs it. */
-function grpcCodeName(code: Code): string {
-  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
 async function* mapErrors<T>(
@@ -59,7 +55,7 @@ export function errorInterceptor(log: Logger): Interceptor {
 export function trackingInterceptor(calls: ActiveCalls, services: ReadonlySet<string>, log: Logger): Interceptor {
   return (next) => async (req) => {
     if (!services.has(req.service.typeName)) return next(req);
-    const started = process.hrtime.bigint();
+    const started = callStart();
     const method = `/${req.service.typeName}/${req.method.name}`;
     let ender: (error: ConnectError) => void = () => {};
     const ended = new Promise<never>((_, reject) => (ender = reject));
@@ -71,12 +67,8 @@ export function trackingInterceptor(calls: ActiveCalls, services: ReadonlySet<st
     /** `code` is undefined for OK, which connect's Code has no member for. */
     const finish = (code: Code | undefined) => {
       untrack();
-      const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e3) / 1e3;
-      // One line per call, the same fields as the grpc-js side's: {method, code, ms, traceId}.
       const traceId = traceIdOf(req.contextValues, (name) => req.header.get(name) ?? undefined);
-      if (code === undefined || code === Code.Canceled)
-        log.info({ method, code: code ? "CANCELLED" : "OK", ms, traceId }, "call finished");
-      else log.info({ method, code: grpcCodeName(code), ms, traceId }, "call failed");
+      logCallEnd(log, method, code ?? StatusCode.OK, started, traceId);
     };
     let res;
     try {
@@ -94,50 +86,42 @@ export function trackingInterceptor(calls: ActiveCalls, services: ReadonlySet<st
   };
 }
 
-async function* endable<T>(
-  messages: AsyncIterable<T>,
-  ended: Promise<never>,
-  finish: (code: Code | undefined) => void,
-  signal: AbortSignal,
-): AsyncGenerator<T> {
-  const iterator = messages[Symbol.asyncIterator]();
-  const untilEnded = racing(ended);
-  let code: Code | undefined;
-  try {
-    while (true) {
-      const next = await untilEnded(iterator.next());
-      if (next.done) return;
-      yield next.value;
-    }
-  } catch (err) {
-    code = err instanceof ConnectError ? err.code : Code.Internal;
-    throw err;
-  } finally {
-    if (signal.aborted && code === undefined) code = Code.Canceled;
-    // Stops the handler's generator too, so that it releases what it holds.
-    void iterator.return?.();
-    finish(code);
-  }
+const GRPC_TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+
+/**
+ * The timeout a request's headers carry (Connect's `connect-timeout-ms`, gRPC and gRPC-Web's
+ * `grpc-timeout`), which connect-node gives handlers but not interceptors.
+ */
+function requestTimeoutMs(header: Headers): number | undefined {
+  const connectTimeout = header.get("connect-timeout-ms");
+  if (connectTimeout !== null && /^\d{1,10}$/.test(connectTimeout)) return Number(connectTimeout);
+  const match = /^(\d{1,8})([HMSmun])$/.exec(header.get("grpc-timeout") ?? "");
+  return match ? Number(match[1]) * GRPC_TIMEOUT_UNIT_MS[match[2]!]! : undefined;
 }
 
 /**
  * Runs the kit's call hooks (call-hooks.ts) for every call of `services`, as the grpc-js adapter
  * does: `start` before the handler (a refusal becomes the call's status), request and response
  * taps on every message, `end` with the final code. Values hooks set reach handlers as connect
- * context values (`ctx.values.get(key)`).
+ * context values (`ctx.values.get(key)`); the headers and trailers hooks add go out with the response's.
  */
 export function hooksInterceptor(hooks: readonly CallHook[], services: ReadonlySet<string>, log: Logger): Interceptor {
   return (next) => async (req) => {
     if (hooks.length === 0 || !services.has(req.service.typeName)) return next(req);
     const method = `/${req.service.typeName}/${req.method.name}`;
     const taps = new CallTaps();
+    const received = Date.now();
+    const timeout = requestTimeoutMs(req.header);
+    // What hooks add to the response, merged into connect's own headers and trailers.
+    const responseHeader = new Headers();
+    const responseTrailer = new Headers();
     let abortWith: (error: ConnectError) => void = () => {};
     const aborted = new Promise<never>((_, reject) => (abortWith = reject));
     aborted.catch(() => {});
     const end = (err: unknown) => {
-      if (err === undefined) return taps.end(0 as Status, "");
+      if (err === undefined) return taps.end(StatusCode.OK, "");
       const e = toConnectError(err, log, method, req.signal);
-      taps.end(e.code as number as Status, e.rawMessage);
+      taps.end(e.code, e.rawMessage);
     };
     const info: CallInfo = {
       service: req.service.typeName,
@@ -148,7 +132,9 @@ export function hooksInterceptor(hooks: readonly CallHook[], services: ReadonlyS
       runtime: "connect",
       header: (name) => req.header.get(name) ?? undefined,
       signal: req.signal,
-      deadline: undefined,
+      timeoutMs: () => (timeout === undefined ? undefined : timeout - (Date.now() - received)),
+      responseHeader,
+      responseTrailer,
       set: (key, value) => void req.contextValues.set(key, value),
       get: (key) => req.contextValues.get(key),
       abort: (error) => abortWith(toConnectError(error, log, method, req.signal)),
@@ -163,46 +149,21 @@ export function hooksInterceptor(hooks: readonly CallHook[], services: ReadonlyS
       const request = req.stream ? { ...req, message: tapRequests(req.message, taps) } : req;
       if (!req.stream) taps.request(req.message);
       const res = await Promise.race([next(request as typeof req), aborted]);
+      responseHeader.forEach((value, name) => res.header.append(name, value));
       if (!res.stream) {
         taps.response(res.message);
+        responseTrailer.forEach((value, name) => res.trailer.append(name, value));
         end(undefined);
         return res;
       }
-      return { ...res, message: tapResponses(res.message, taps, aborted, end) } as typeof res;
+      const ended = (err: unknown) => {
+        responseTrailer.forEach((value, name) => res.trailer.append(name, value));
+        end(err);
+      };
+      return { ...res, message: tapResponses(res.message, taps, aborted, ended) } as typeof res;
     } catch (err) {
       end(err);
       throw toConnectError(err, log, method, req.signal);
     }
   };
-}
-
-async function* tapRequests<T>(messages: AsyncIterable<T>, taps: CallTaps): AsyncGenerator<T> {
-  for await (const message of messages) {
-    taps.request(message);
-    yield message;
-  }
-}
-
-async function* tapResponses<T>(
-  messages: AsyncIterable<T>,
-  taps: CallTaps,
-  aborted: Promise<never>,
-  end: (err: unknown) => void,
-): AsyncGenerator<T> {
-  const iterator = messages[Symbol.asyncIterator]();
-  const untilAborted = racing(aborted);
-  try {
-    while (true) {
-      const next = await untilAborted(iterator.next());
-      if (next.done) break;
-      taps.response(next.value);
-      yield next.value;
-    }
-    end(undefined);
-  } catch (err) {
-    end(err);
-    throw err;
-  } finally {
-    void iterator.return?.();
-  }
 }

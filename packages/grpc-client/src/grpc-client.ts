@@ -12,7 +12,7 @@ import {
   type ServiceError,
 } from "@grpc/grpc-js";
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { grpcServiceDefinition } from "../grpc-definition.js";
+import { grpcServiceDefinition } from "./grpc-definition.js";
 
 /** Per-call options of a typed client method. */
 export interface CallOptions {

@@ -9,23 +9,24 @@ import {
   type Http2Session,
 } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import type { DescFile, DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { DescFile, JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { healthV1 } from "@polyrpc/proto";
 import { ActiveCalls } from "../active-calls.js";
-import type { ServerLimits } from "../grpc-server.js";
-import type { Logger } from "../logger.js";
+import type { ImplementedService } from "../call-context.js";
 import type { CallHook } from "../call-hooks.js";
+import type { ServerLimits } from "../config.js";
+import { ResetBudget } from "../http2-session-guard.js";
+import type { Logger } from "../logger.js";
 import type { ServerTls } from "../server-tls.js";
-import { drain } from "../shutdown.js";
-import { ConnectHealth } from "./connect-health.js";
-import { errorInterceptor, hooksInterceptor, trackingInterceptor } from "./connect-interceptors.js";
-import { addConnectReflection } from "./connect-reflection.js";
+import { ServerHandle } from "../shutdown.js";
 import { applyCors, respondEmpty } from "./cors.js";
 import { checkEnvelopeFlags } from "./envelope-flags.js";
 import { respellGrpcMessages } from "./grpc-message.js";
-import { ResetBudget } from "../http2-session-guard.js";
+import { connectHandlers } from "./handler-context.js";
+import { ConnectHealth } from "./health.js";
+import { addConnectReflection } from "./reflection.js";
+import { errorInterceptor, hooksInterceptor, trackingInterceptor } from "./service-adapter.js";
 import { manageSession } from "./session-limits.js";
 import { endUnreadRequests } from "./unread-requests.js";
 
@@ -34,11 +35,11 @@ type Res = ServerResponse | Http2ServerResponse;
 
 export interface ConnectServerOptions {
   host: string;
-  /** 0 picks a free port; `ConnectServerHandle.port` tells which. */
+  /** 0 picks a free port; `ServerHandle.port` tells which. */
   port: number;
-  /** The services this server implements, registered by `routes`. */
-  services: readonly DescService[];
-  routes: (router: ConnectRouter) => void;
+  services: readonly ImplementedService[];
+  /** For the JSON codec (Connect and gRPC-Web with JSON): the types `Any` fields may hold, say. */
+  jsonOptions?: Partial<JsonReadOptions & JsonWriteOptions>;
   /** The generated files the services come from, for reflection. */
   files: readonly DescFile[];
   limits: ServerLimits;
@@ -62,49 +63,9 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
  * domain errors to codes, enforces message, stream and connection-age limits, and drains on
  * shutdown like the grpc-js server.
  */
-export class ConnectServerHandle {
-  private shutdownPromise: Promise<void> | undefined;
-
-  constructor(
-    readonly port: number,
-    /** True when the port speaks TLS. */
-    readonly secure: boolean,
-    readonly health: ConnectHealth,
-    readonly activeCalls: ActiveCalls,
-    private readonly stop: {
-      stopAccepting(): void;
-      closed(): Promise<void>;
-      forceClose(): void;
-    },
-    private readonly limits: ServerLimits,
-    private readonly log: Logger,
-  ) {}
-
-  /** `host:port` clients on this machine can dial. */
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  /** `http://host:port`, the base URL connect transports take. */
-  get baseUrl(): string {
-    return `${this.secure ? "https" : "http"}://${this.address}`;
-  }
-
-  /** Drains and stops the server (see `drain`). Idempotent. */
-  shutdown(): Promise<void> {
-    this.shutdownPromise ??= drain(
-      { setNotServing: () => this.health.setServing(false), ...this.stop },
-      this.activeCalls,
-      this.limits,
-      this.log,
-    );
-    return this.shutdownPromise;
-  }
-}
-
-export async function startConnectServer(options: ConnectServerOptions): Promise<ConnectServerHandle> {
+export async function startConnectServer(options: ConnectServerOptions): Promise<ServerHandle> {
   const { limits, log } = options;
-  const serviceNames = options.services.map((s) => s.typeName);
+  const serviceNames = options.services.map((s) => s.descriptor.typeName);
   const health = new ConnectHealth(serviceNames);
   const activeCalls = new ActiveCalls();
 
@@ -130,7 +91,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
 
   const handler = connectNodeAdapter({
     routes: (router) => {
-      options.routes(router);
+      for (const { descriptor, handlers } of options.services) router.service(descriptor, connectHandlers(handlers));
       router.service(healthV1.Health, health.implementation());
       addConnectReflection(router, options.files, [...serviceNames, healthV1.Health.typeName]);
     },
@@ -140,6 +101,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
       hooksInterceptor(options.hooks ?? [], new Set(serviceNames), log),
       errorInterceptor(log),
     ],
+    ...(options.jsonOptions && { jsonOptions: options.jsonOptions }),
     readMaxBytes: limits.MAX_RECEIVE_MESSAGE_BYTES,
     writeMaxBytes: limits.MAX_SEND_MESSAGE_BYTES,
     fallback: (req, res) => unknownMethod(req, res as unknown as Res),
@@ -245,7 +207,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
   );
 
   let closedPromise: Promise<void> = Promise.resolve();
-  return new ConnectServerHandle(
+  return new ServerHandle(
     port,
     !!options.tls,
     health,

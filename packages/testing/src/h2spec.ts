@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { startCommand } from "./command-session.js";
 
 /** The h2spec binary scripts/setup.d/45-h2spec.sh builds (v2.2.1). */
-export const h2specPath = join(import.meta.dirname, "../../../../.tools/bin/h2spec");
+export const h2specPath = join(import.meta.dirname, "../../../.tools/bin/h2spec");
 
 /**
  * How many cases h2spec v2.2.1 runs against a server (generic, http2 and hpack). A run that

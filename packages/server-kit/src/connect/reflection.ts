@@ -2,7 +2,7 @@ import { toBinary, type DescFile, type DescMessage, type MessageInitShape } from
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { reflectionV1, reflectionV1alpha } from "@polyrpc/proto";
-import { dependencyClosure } from "../reflection.js";
+import { dependencyClosure } from "../descriptor-files.js";
 
 type Request = reflectionV1.ServerReflectionRequest;
 type Response = MessageInitShape<typeof reflectionV1.ServerReflectionResponseSchema>;

@@ -3,20 +3,7 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { Server } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-
-/** The files and everything they import, each once, dependencies first. */
-export function dependencyClosure(files: readonly DescFile[]): DescFile[] {
-  const ordered: DescFile[] = [];
-  const seen = new Set<string>();
-  const visit = (file: DescFile) => {
-    if (seen.has(file.name)) return;
-    seen.add(file.name);
-    file.dependencies.forEach(visit);
-    ordered.push(file);
-  };
-  files.forEach(visit);
-  return ordered;
-}
+import { dependencyClosure } from "../descriptor-files.js";
 
 /**
  * A package definition for `@grpc/reflection` carrying the files exactly as protoc-gen-es embedded
