@@ -58,7 +58,7 @@ export interface ImplementedService<S extends DescService = DescService> {
 /** Pairs a service descriptor with its handlers. */
 export function implementService<S extends DescService>(
   descriptor: S,
-  handlers: ServiceHandlers<S> | Partial<ServiceHandlers<S>>,
+  handlers: Partial<ServiceHandlers<S>>,
 ): ImplementedService<S> {
   return { descriptor, handlers };
 }

@@ -11,8 +11,6 @@ const sameShape: (ctx: HandlerContext) => CallContext = (ctx) => ctx;
 void sameShape;
 
 /** A service's kit handlers as connect-node's ServiceImpl (see above: the same functions). */
-export function connectHandlers<S extends DescService>(
-  handlers: ServiceHandlers<S> | Partial<ServiceHandlers<S>>,
-): Partial<ServiceImpl<S>> {
+export function connectHandlers<S extends DescService>(handlers: Partial<ServiceHandlers<S>>): Partial<ServiceImpl<S>> {
   return handlers as Partial<ServiceImpl<S>>;
 }

@@ -1,5 +1,4 @@
 export { applyCors } from "./cors.js";
-export { connectHandlers } from "./handler-context.js";
 export { ConnectHealth } from "./health.js";
 export { addConnectReflection, reflectionImplementation } from "./reflection.js";
 export { startConnectServer, type ConnectServerOptions } from "./server.js";

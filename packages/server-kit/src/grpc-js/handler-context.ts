@@ -73,7 +73,7 @@ export class GrpcCallContext implements CallContext {
   flushHeader(call: Pick<ServerUnaryCall<unknown, unknown>, "sendMetadata">): void {
     if (this.headerSent) return;
     this.headerSent = true;
-    if (this.responseHeaders && [...this.responseHeaders.keys()].length > 0) {
+    if (this.responseHeaders && !this.responseHeaders.keys().next().done) {
       call.sendMetadata(headersToMetadata(this.responseHeaders));
     }
   }
